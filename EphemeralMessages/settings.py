@@ -1,0 +1,139 @@
+"""
+Django settings for the Ephemeral Messaging Service.
+
+Every value that varies between deployments comes from the environment through
+``EphemeralMessages.config``; this module only arranges it for Django.
+"""
+
+from EphemeralMessages import config
+
+CONFIG = config.load()
+
+BASE_DIR = config.BASE_DIR
+DEBUG = CONFIG.debug
+SECRET_KEY = CONFIG.secret_key
+ALLOWED_HOSTS = CONFIG.allowed_hosts
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "restapi",
+]
+
+MIDDLEWARE = [
+    "restapi.middleware.RequestIdMiddleware",
+    "restapi.middleware.BodySizeLimitMiddleware",
+    "restapi.middleware.JsonErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "EphemeralMessages.urls"
+WSGI_APPLICATION = "EphemeralMessages.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": CONFIG.database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "EphemeralMessages" / "static"
+
+# Paths are matched with and without a trailing slash by the URL patterns themselves.
+APPEND_SLASH = False
+
+# Bodies larger than this are refused with 413 before anything reads them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["restapi.parsers.StrictJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "restapi.exceptions.json_exception_handler",
+}
+
+# The rules of the contract, read by restapi; see docs/DESIGN.md.
+CHAT = {
+    "DEFAULT_TIMEOUT": CONFIG.default_timeout,
+    "MAX_TIMEOUT": CONFIG.max_timeout,
+    "MAX_TEXT_LENGTH": CONFIG.max_text_length,
+    "MAX_COLLECT": CONFIG.max_collect,
+    "THROTTLE_RATE": CONFIG.throttle_rate,
+    "TRUSTED_PROXIES": CONFIG.trusted_proxies,
+    "RETENTION_DAYS": CONFIG.retention_days,
+    "REDIS_URL": CONFIG.redis_url,
+    "REDIS_TIMEOUT": CONFIG.redis_timeout,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "restapi.log.RequestIdFilter"},
+    },
+    "formatters": {
+        "standard": {
+            "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "standard",
+        },
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": str(CONFIG.log_file),
+            "maxBytes": 10 * 1024 * 1024,
+            "backupCount": 5,
+            "encoding": "utf-8",
+            "filters": ["request_id"],
+            "formatter": "standard",
+        },
+    },
+    "root": {"handlers": ["console", "file"], "level": CONFIG.log_level},
+    "loggers": {
+        "django": {"level": CONFIG.log_level},
+        # SQL statements are logged only at DEBUG; connection failures always.
+        "django.db.backends": {"level": CONFIG.log_level},
+        "restapi": {"level": CONFIG.log_level},
+    },
+}

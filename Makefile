@@ -1,0 +1,32 @@
+# make run   install into .venv, migrate, serve the embedded default at http://127.0.0.1:9000
+# make test  install into .venv, run the suite on the embedded backend, and again on
+#            PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runserver 127.0.0.1:9000
+
+test: install
+	@echo "== suite on the embedded backend (SQLite, no hot store)"
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest
+	@if [ -n "$$DATABASE_URL$$REDIS_URL" ]; then \
+		echo "== suite on DATABASE_URL=$${DATABASE_URL:-(embedded)} REDIS_URL=$${REDIS_URL:-(none)}"; \
+		$(BIN)/python -m pytest; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,25 @@
+"""
+Errors as the API reports them: always JSON, always something a client can act on.
+
+DRF's own exceptions (validation, parse, media type, method, throttling) go
+through :func:`json_exception_handler`. Anything else reaches
+``restapi.middleware.JsonErrorMiddleware``, which turns a lost database into a
+503 and the rest into a 500 that carries the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = NotFound(str(exc) or None)
+    return exception_handler(exc, context)

@@ -1,0 +1,38 @@
+"""The request id that ties the log lines of one request together."""
+
+import contextvars
+import logging
+import re
+import uuid
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# A caller-supplied id is kept only if it cannot forge or break a log line.
+_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+
+
+def new_request_id(supplied: str | None) -> str:
+    """Return ``supplied`` if it is a safe id (from a proxy's X-Request-ID), else a fresh one."""
+    if supplied and _ACCEPTABLE_ID.match(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+def bind_request_id(request_id: str) -> contextvars.Token:
+    return _request_id.set(request_id)
+
+
+def unbind_request_id(token: contextvars.Token) -> None:
+    _request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record, ``-`` outside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get()
+        return True

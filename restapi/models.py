@@ -1,0 +1,38 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Message(models.Model):
+    """
+    One message, kept in the system of record for its whole life and after.
+
+    ``expiration_date`` is when the message stops being collectable: its
+    creation time plus its timeout, or the time it was collected, whichever
+    comes first. ``collected_at`` records a collection; collecting tests it
+    rather than the clock, which is what makes a collection happen only once.
+    All three times come from the database's clock.
+    """
+
+    username = models.CharField(max_length=150)
+    text = models.TextField()
+    created_at = models.DateTimeField()
+    expiration_date = models.DateTimeField()
+    collected_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "restapi_message"
+        indexes = [
+            # Serves the collect: only uncollected rows, found by recipient and
+            # range-scanned past the expired ones, so its cost follows the live
+            # messages, not the inbox's history.
+            models.Index(
+                fields=["username", "expiration_date"],
+                condition=Q(collected_at__isnull=True),
+                name="message_live_inbox_idx",
+            ),
+            # Serves the retention purge.
+            models.Index(fields=["expiration_date"], name="message_expiration_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} for {self.username}"

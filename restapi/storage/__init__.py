@@ -1,0 +1,19 @@
+"""
+Where messages are kept.
+
+The database (``storage.database``) is the system of record and is always
+there; the hot store (``storage.hot``) is an optional accelerator for reads by
+id. Both speak in :class:`StoredMessage`, so the code above them does not know
+which one answered.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    username: str
+    text: str
+    expiration_date: datetime

@@ -1,0 +1,126 @@
+"""
+The system of record: the three statements the service runs on its hot paths.
+
+Creating and collecting are written as single SQL statements with RETURNING:
+the ORM cannot express ``UPDATE … RETURNING``, and one statement is what makes
+a collect atomic and a create one round trip. Every timestamp is taken from the
+database's clock (``now()`` in PostgreSQL, ``'now'`` in SQLite), so application
+hosts with skewed clocks agree on what has expired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection
+from django.db.models.functions import Now
+from django.utils.dateparse import parse_datetime
+
+from restapi.models import Message
+from restapi.storage import StoredMessage
+
+TABLE = Message._meta.db_table
+
+# The largest id either database can hold; a larger one cannot exist.
+MAX_MESSAGE_ID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert: str
+    collect: str
+
+
+def _statements(*, now: str, now_plus_seconds: str, lock_for_collect: str) -> _Statements:
+    # Built once from constant fragments; values always travel as parameters.
+    return _Statements(
+        insert=(
+            f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "  # noqa: S608
+            f"VALUES (%s, %s, {now}, {now_plus_seconds}) "
+            "RETURNING id, expiration_date"
+        ),
+        collect=(
+            f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "  # noqa: S608
+            f"WHERE id IN ("
+            f"SELECT id FROM {TABLE} "
+            f"WHERE username = %s AND collected_at IS NULL AND expiration_date > {now} "
+            f"ORDER BY id LIMIT %s {lock_for_collect}"
+            ") AND collected_at IS NULL "
+            "RETURNING id, text, expiration_date"
+        ),
+    )
+
+
+_STATEMENTS = {
+    "postgresql": _statements(
+        now="now()",
+        now_plus_seconds="now() + make_interval(secs => %s)",
+        # Concurrent collectors of one inbox skip each other's rows instead of
+        # waiting on them: a locked row is being handed out by someone else.
+        lock_for_collect="FOR UPDATE SKIP LOCKED",
+    ),
+    "sqlite": _statements(
+        now="strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')",
+        now_plus_seconds="strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '+' || %s || ' seconds')",
+        # SQLite runs one writer at a time, so the statement alone is atomic.
+        lock_for_collect="",
+    ),
+}
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    """RETURNING hands SQLite timestamps back as text; PostgreSQL's are already aware."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def insert_message(*, username: str, text: str, timeout: int) -> StoredMessage:
+    """Store a new message that lives ``timeout`` seconds; committed on return."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENTS[connection.vendor].insert, [username, text, timeout])
+        message_id, expiration_date = cursor.fetchone()
+    return StoredMessage(message_id, username, text, _as_datetime(expiration_date))
+
+
+def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
+    """
+    Hand out up to ``limit`` of ``username``'s live messages, oldest first, and
+    expire them, in one statement.
+
+    A row qualifies only while ``collected_at`` is NULL. A concurrent collector
+    that reaches the same row re-checks that condition after the first one
+    commits (PostgreSQL re-evaluates the WHERE clause of a row it waited for),
+    so a message is never returned twice, whatever the clocks of the two
+    transactions say.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENTS[connection.vendor].collect, [username, limit])
+        rows = cursor.fetchall()
+    # RETURNING follows no particular order.
+    rows.sort()
+    return [StoredMessage(row[0], username, row[1], _as_datetime(row[2])) for row in rows]
+
+
+def has_live_messages(*, username: str) -> bool:
+    """Whether ``username`` has a message that a collect would return now."""
+    return Message.objects.filter(username=username, collected_at__isnull=True, expiration_date__gt=Now()).exists()
+
+
+def fetch_message(message_id: int) -> tuple[StoredMessage, datetime] | None:
+    """The message with this id and the database's current time, or None."""
+    if not 1 <= message_id <= MAX_MESSAGE_ID:
+        return None
+    row = (
+        Message.objects.filter(pk=message_id)
+        .annotate(database_now=Now())
+        .values_list("username", "text", "expiration_date", "database_now")
+        .first()
+    )
+    if row is None:
+        return None
+    username, text, expiration_date, database_now = row
+    return StoredMessage(message_id, username, text, expiration_date), database_now

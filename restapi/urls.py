@@ -1,0 +1,11 @@
+from django.urls import re_path
+
+from restapi import views
+
+# Each path is accepted with and without a trailing slash.
+urlpatterns = [
+    re_path(r"^$", views.ApiRootView.as_view(), name="api-root"),
+    re_path(r"^chat/?$", views.MessageCreateView.as_view(), name="chat-create"),
+    re_path(r"^chat/(?P<message_id>[0-9]+)/?$", views.MessageDetailView.as_view(), name="chat-detail"),
+    re_path(r"^chats/(?P<username>[^/]+)/?$", views.InboxView.as_view(), name="chats"),
+]

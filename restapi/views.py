@@ -1,0 +1,91 @@
+"""HTTP in and out; the rules live in serializers, services and selectors."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from restapi import selectors, services
+from restapi.middleware import server_error_response
+from restapi.serializers import (
+    CollectedMessageSerializer,
+    InboxSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+)
+
+# Longer than any id the database can hold, and too long for int() to parse safely.
+_MAX_ID_DIGITS = 19
+
+
+class ApiRootView(APIView):
+    """The Ephemeral Messaging Service: short-lived text messages, each handed out once."""
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "service": "Ephemeral Messaging Service",
+                "endpoints": {
+                    "send": {"method": "POST", "url": request.build_absolute_uri(reverse("chat-create"))},
+                    "read": {"method": "GET", "url": request.build_absolute_uri("/chat/{id}")},
+                    "collect": {"method": "GET", "url": request.build_absolute_uri("/chats/{username}")},
+                },
+            }
+        )
+
+
+class MessageCreateView(APIView):
+    """Send a message: `{"username": ..., "text": ..., "timeout": seconds}`."""
+
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise ParseError('The request body must be a JSON object, such as {"username": "ann", "text": "hi"}.')
+        serializer = MessageCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.create_message(**serializer.validated_data)
+        location = reverse("chat-detail", kwargs={"message_id": message.id})
+        return Response({"id": message.id}, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+
+class MessageDetailView(APIView):
+    """One message by id, expired or not."""
+
+    def get(self, request: Request, message_id: str) -> Response:
+        message = selectors.get_message(int(message_id)) if len(message_id) <= _MAX_ID_DIGITS else None
+        if message is None:
+            raise NotFound(f"No message with id {message_id}.")
+        return Response(MessageSerializer(message).data)
+
+
+class InboxView(APIView):
+    """Collect every live message for a username; each one is expired as it is handed out."""
+
+    def get(self, request: Request, username: str) -> Response:
+        serializer = InboxSerializer(data={"username": username})
+        serializer.is_valid(raise_exception=True)
+        collection = services.collect_inbox(username=serializer.validated_data["username"])
+        response = Response(CollectedMessageSerializer(collection.messages, many=True).data)
+        # A cached copy would hand the same messages out twice.
+        response["Cache-Control"] = "no-store"
+        response["X-More-Messages"] = "true" if collection.more_waiting else "false"
+        return response
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"detail": "Bad request."}, status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(
+        {"detail": "Not found. The endpoints are POST /chat, GET /chat/<id> and GET /chats/<username>."},
+        status=404,
+    )
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return server_error_response(request)
