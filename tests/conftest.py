@@ -1,0 +1,102 @@
+"""
+Shared fixtures.
+
+The suite runs against whatever backend the environment names: the embedded
+SQLite file with no hot store by default, PostgreSQL and Redis when
+DATABASE_URL and REDIS_URL point at them. A configured store that cannot be
+reached fails the run; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from rest_framework.response import Response
+from rest_framework.test import APIClient
+
+from restapi.storage.hot import hot_store
+from tests.support.processes import HungRedis, RedisServer
+
+CONFIGURED_REDIS_URL = os.environ.get("REDIS_URL")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    database = os.environ.get("DATABASE_URL") or "embedded SQLite"
+    return [f"backend: database={database} hot store={CONFIGURED_REDIS_URL or 'none'}"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _configured_redis_is_reachable() -> None:
+    if CONFIGURED_REDIS_URL:
+        try:
+            redis.Redis.from_url(CONFIGURED_REDIS_URL, socket_timeout=2).ping()
+        except redis.RedisError as exc:
+            pytest.fail(f"REDIS_URL={CONFIGURED_REDIS_URL} is set but unreachable: {exc}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hot_store() -> Iterator[None]:
+    """Each test starts with an empty hot store and a hot-store client of its own."""
+    hot_store.cache_clear()
+    if CONFIGURED_REDIS_URL:
+        redis.Redis.from_url(CONFIGURED_REDIS_URL).flushdb()
+    yield
+    hot_store.cache_clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def send(api: APIClient, db: None) -> Callable[..., Response]:
+    """POST /chat with a JSON body; returns the response."""
+
+    def send(**body: Any) -> Response:
+        return api.post("/chat", body, format="json")
+
+    return send
+
+
+@pytest.fixture
+def chat_settings(settings: Any) -> Callable[..., None]:
+    """Change entries of settings.CHAT for one test."""
+
+    def change(**entries: Any) -> None:
+        settings.CHAT = {**settings.CHAT, **entries}
+
+    return change
+
+
+@pytest.fixture
+def private_redis(
+    tmp_path_factory: pytest.TempPathFactory, chat_settings: Callable[..., None]
+) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, used as the hot store; the test may stop and restart it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    chat_settings(REDIS_URL=server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hung_redis(chat_settings: Callable[..., None]) -> Iterator[HungRedis]:
+    """A hot store that accepts connections and never answers."""
+    server = HungRedis()
+    chat_settings(REDIS_URL=server.url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_client(private_redis: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(private_redis.url)
