@@ -15,7 +15,7 @@ from django.urls import path
 
 DEBUG = False
 SECRET_KEY = os.environ["SECRET_KEY"]
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 ROOT_URLCONF = __name__
 USE_TZ = True
 INSTALLED_APPS = [

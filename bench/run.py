@@ -69,11 +69,16 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     errors: int = 0
+    cpu_seconds: float = 0.0
     checks: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu_seconds / self.requests if self.requests else 0.0
 
 
 # --- servers -------------------------------------------------------------------------------------
@@ -130,6 +135,17 @@ class Server:
             if int(fields[1]) == self.process.pid:
                 children.append(int(stat.parent.name))
         return sorted(children)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the workers have used so far: a cost per request that other load on the machine barely moves."""
+        total = 0
+        for pid in self.workers():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -222,8 +238,10 @@ class Load:
                 return json.loads(line.removeprefix("BENCH_RESULT ")), prefix
         sys.exit(f"wrk printed no result:\n{completed.stdout}\n{completed.stderr}")
 
-    def measure(self, result: Result, scenario: str, url: str, seconds: float, env: dict | None = None) -> Path:
-        summary, prefix = self.run(scenario, url, seconds, env)
+    def measure(self, result: Result, scenario: str, server: Server, seconds: float, env: dict | None = None) -> Path:
+        cpu_before = server.cpu_seconds()
+        summary, prefix = self.run(scenario, server.url, seconds, env)
+        result.cpu_seconds = server.cpu_seconds() - cpu_before
         result.requests = summary["requests"]
         result.seconds = summary["duration_us"] / 1e6
         result.p50_ms = summary["p50_us"] / 1000
@@ -424,7 +442,7 @@ def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: 
         load.run("read", server.url, 3, ids)  # warm-up, not measured
 
         post = Result("POST /chat", rows_label)
-        prefix = load.measure(post, "post", server.url, args.duration)
+        prefix = load.measure(post, "post", server, args.duration)
         check_created(post, database_url, server.port, recorded(prefix, "created"))
         results.append(post)
 
@@ -434,11 +452,11 @@ def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: 
         )
         if cached != WARM_IDS:
             read.checks.append(f"only {cached} of {WARM_IDS} warmed ids in the hot store")
-        load.measure(read, "read", server.url, args.duration, ids)
+        load.measure(read, "read", server, args.duration, ids)
         results.append(read)
 
         collect = Result("GET /chats/<user>", rows_label)
-        prefix = load.measure(collect, "collect", server.url, args.duration, {"BENCH_INBOX_FIRST": "1"})
+        prefix = load.measure(collect, "collect", server, args.duration, {"BENCH_INBOX_FIRST": "1"})
         sizes = recorded(prefix, "inbox_size")
         if any(size != 1 for size in sizes):
             collect.checks.append(f"{sum(size != 1 for size in sizes)} collects did not return exactly one message")
@@ -452,7 +470,7 @@ def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: 
 
 
 def run_mix(load: Load, result: Result, server: Server, database_url: str, seconds: float, ids: dict) -> None:
-    prefix = load.measure(result, "mix", server.url, seconds, {**ids, "BENCH_MIX_USERS": str(MIX_USERS)})
+    prefix = load.measure(result, "mix", server, seconds, {**ids, "BENCH_MIX_USERS": str(MIX_USERS)})
     created = recorded(prefix, "created")
     collected = recorded(prefix, "collected")
     check_created(result, database_url, server.port, created)
@@ -497,7 +515,10 @@ def _background(function, *args):
 
 
 def print_table(results: list[Result], bare_rate: float) -> None:
-    header = f"{'scenario':<20} {'rows':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'ratio':>6}  checks"
+    header = (
+        f"{'scenario':<20} {'rows':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'ratio':>6} "
+        f"{'CPU ms':>7}  checks"
+    )
     print()
     print(header)
     print("-" * len(header))
@@ -506,7 +527,7 @@ def print_table(results: list[Result], bare_rate: float) -> None:
         checks = "; ".join(r.checks) if r.checks else "ok"
         print(
             f"{r.scenario:<20} {r.rows:>6} {r.rate:>8.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {r.errors:>7} "
-            f"{ratio:>6.2f}  {checks}"
+            f"{ratio:>6.2f} {r.cpu_ms:>7.2f}  {checks}"
         )
 
 
@@ -549,7 +570,7 @@ def main() -> int:
     with serving(bare_app, bare_env, work_dir, "bare") as bare:
         load.run("bare", bare.url, 3)
         first = Result("bare Django view", "-")
-        load.measure(first, "bare", bare.url, args.duration)
+        load.measure(first, "bare", bare, args.duration)
         bare_rates.append(first.rate)
 
     if not args.only_soak:
@@ -569,7 +590,7 @@ def main() -> int:
     with serving(bare_app, bare_env, work_dir, "bare") as bare:
         load.run("bare", bare.url, 3)
         last = Result("bare Django view", "-")
-        load.measure(last, "bare", bare.url, args.duration)
+        load.measure(last, "bare", bare, args.duration)
         bare_rates.append(last.rate)
     bare = Result("bare Django view", "-", checks=[f"mean of {first.rate:.0f} (first) and {last.rate:.0f} (last)"])
     bare.requests = first.requests + last.requests
@@ -577,6 +598,7 @@ def main() -> int:
     bare.p50_ms = statistics.mean([first.p50_ms, last.p50_ms])
     bare.p99_ms = max(first.p99_ms, last.p99_ms)
     bare.errors = first.errors + last.errors
+    bare.cpu_seconds = first.cpu_seconds + last.cpu_seconds
     bare_rate = statistics.mean(bare_rates)
 
     print(f"\n{os.cpu_count()} CPUs; {describe_settings()}; wrk -t1 -c{args.connections} -d{args.duration:g}s")
