@@ -1,11 +1,12 @@
 # make run   install into .venv, migrate, serve the embedded default at http://127.0.0.1:9000
+# make bench install into .venv, run the benchmark (bench/run.py; BENCH_ARGS=--soak 300 etc.)
 # make test  install into .venv, run the suite on the embedded backend, and again on
 #            PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +31,6 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

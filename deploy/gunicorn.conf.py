@@ -22,14 +22,21 @@ def _env_int(name: str, default: int) -> int:
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 
-# Each request is a few milliseconds of Python with short waits on PostgreSQL
-# and Redis. Sync workers, one process per core, measured fastest: the work is
-# CPU-bound, so threads in one process only queue on the GIL.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# A request is about a millisecond of Python around waits on PostgreSQL (the
+# commit of every POST and collect waits for the WAL flush) and Redis. One
+# process per core keeps the CPUs busy; threads in each process overlap the
+# waits, so commits from several requests share one flush. gthread also keeps
+# client connections open between requests, which the sync worker cannot.
+# Measured in docs/PERFORMANCE.md: 2 x 8 gthread beat 2, 4 and 8 sync workers
+# and 2 x 4 / 4 x 4 gthread on every endpoint. Each thread holds one
+# persistent PostgreSQL connection: workers x threads connections per host.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = _env_int("GUNICORN_WORKERS", multiprocessing.cpu_count())
-threads = _env_int("GUNICORN_THREADS", 1)
+threads = _env_int("GUNICORN_THREADS", 8)
 
-# Behind nginx, which keeps its own upstream connections alive.
+# Seconds an idle keep-alive connection is held open. Behind nginx, whose
+# upstream block should keep connections alive too (keepalive + HTTP/1.1), so
+# requests do not pay a TCP handshake each.
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 
 # A worker is replaced after this many requests (plus up to the jitter, so the
