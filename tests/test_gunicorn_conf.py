@@ -1,0 +1,41 @@
+"""deploy/gunicorn.conf.py: the recommended production values, overridable from the environment."""
+
+from __future__ import annotations
+
+import runpy
+from typing import Any
+
+import pytest
+
+from tests.support.processes import PROJECT_DIR
+
+CONF = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
+
+
+def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
+    for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS", "GUNICORN_MAX_REQUESTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(CONF))
+
+
+def test_defaults_are_threaded_workers_that_are_recycled_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = load(monkeypatch)
+    assert conf["worker_class"] == "gthread"
+    assert conf["workers"] >= 1
+    assert conf["threads"] > 1
+    assert conf["max_requests"] > 0
+    assert 0 < conf["max_requests_jitter"] < conf["max_requests"]
+    assert conf["preload_app"] is True
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = load(monkeypatch, GUNICORN_WORKERS="5", GUNICORN_THREADS="1", GUNICORN_WORKER_CLASS="sync")
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (5, 1, "sync")
+    assert load(monkeypatch, GUNICORN_MAX_REQUESTS="0")["max_requests"] == 0
+
+
+def test_a_bad_number_stops_the_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit, match="GUNICORN_WORKERS"):
+        load(monkeypatch, GUNICORN_WORKERS="two")
