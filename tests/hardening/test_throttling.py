@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +21,7 @@ from restapi.throttling import (
     RedisWindowCounter,
     window_counter,
 )
+from tests.hardening.http import call
 from tests.support.processes import HungRedis, RedisServer, running_service
 
 BODY = {"username": "ann", "text": "hello"}
@@ -205,18 +203,9 @@ def test_the_limit_is_exact_across_gunicorn_workers(tmp_path: Path, counter_stor
     with running_service(tmp_path, workers=3, env=env) as service:
 
         def post(_: int) -> int:
-            request = urllib.request.Request(
-                f"{service.url}/chat",
-                data=json.dumps(BODY).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=20) as response:
-                    return response.status
-            except urllib.error.HTTPError as error:
-                assert error.headers["Content-Type"] == "application/json"
-                return error.code
+            answer = call(service.url, "POST", "/chat", json_body=BODY)
+            assert answer.headers["content-type"] == "application/json"
+            return answer.status
 
         with ThreadPoolExecutor(10) as pool:
             codes = list(pool.map(post, range(attempts)))
