@@ -40,13 +40,19 @@ def _statements(*, now: str, now_plus_seconds: str, lock_for_collect: str) -> _S
             f"VALUES (%s, %s, {now}, {now_plus_seconds}) "
             "RETURNING id, expiration_date"
         ),
+        # The batch is picked once, in a materialized CTE. As a plain IN (subquery)
+        # PostgreSQL may plan it as the inner side of a nested-loop semi join and
+        # rescan it for every outer row; each rescan skips the rows this statement
+        # has already updated and so moves the LIMIT window on, and the statement
+        # hands out the whole inbox instead of at most ``limit`` messages.
         collect=(
-            f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "  # noqa: S608
-            f"WHERE id IN ("
+            f"WITH picked AS MATERIALIZED ("  # noqa: S608
             f"SELECT id FROM {TABLE} "
             f"WHERE username = %s AND collected_at IS NULL AND expiration_date > {now} "
             f"ORDER BY id LIMIT %s {lock_for_collect}"
-            ") AND collected_at IS NULL "
+            ") "
+            f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "
+            "WHERE id IN (SELECT id FROM picked) AND collected_at IS NULL "
             "RETURNING id, text, expiration_date"
         ),
     )
