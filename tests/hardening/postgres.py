@@ -40,6 +40,10 @@ class PostgresCluster:
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
     def _run(self, *command: str) -> None:
         argv = [str(self.bin_dir / command[0]), *command[1:]]
         if self._as_postgres_user:

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from tests.hardening.http import call
-from tests.hardening.postgres import PostgresCluster, postgres_bin_dir
+from tests.hardening.postgres import PostgresCluster
 from tests.support.processes import running_service
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def private_postgres() -> Iterator[PostgresCluster]:
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("the PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    cluster = PostgresCluster(bin_dir)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.migrate()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 def _requests(message_id: int) -> list[tuple[str, str, dict | None]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -11,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,14 +96,16 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_file}")
+            # Any HTTP answer (a redirect to HTTPS included) means it is up.
+            probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             try:
-                with urllib.request.urlopen(f"{self.url}/chat/1", timeout=1):
-                    pass
+                probe.request("GET", "/chat/1")
+                probe.getresponse().read()
                 return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.1)
+            finally:
+                probe.close()
         raise TimeoutError("gunicorn did not start answering within 20s")
 
     def kill(self) -> None:
