@@ -50,6 +50,10 @@ class Config:
     retention_days: int
     log_file: Path
     log_level: str
+    tls: bool
+    hsts_seconds: int
+    hsts_include_subdomains: bool
+    hsts_preload: bool
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -258,4 +262,8 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         retention_days=_integer(env, "CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
         log_file=log_file,
         log_level=log_level,
+        tls=_boolean(env, "TLS", False),
+        hsts_seconds=_integer(env, "HSTS_SECONDS", ONE_YEAR_SECONDS, minimum=0, maximum=2 * ONE_YEAR_SECONDS),
+        hsts_include_subdomains=_boolean(env, "HSTS_INCLUDE_SUBDOMAINS", True),
+        hsts_preload=_boolean(env, "HSTS_PRELOAD", False),
     )

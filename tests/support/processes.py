@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -11,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "tests-only-" + "k" * 50
+# Generous enough for any test that posts from one address; see tests/conftest.py.
+TEST_THROTTLE_RATE = "1000000/day"
 
 
 def free_port() -> int:
@@ -63,6 +64,7 @@ class ServiceProcess:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_FILE": str(self.log_file),
             "DATA_DIR": str(tmp_path / "data"),
+            "CHAT_THROTTLE_RATE": TEST_THROTTLE_RATE,
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None
@@ -94,14 +96,16 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_file}")
+            # Any HTTP answer (a redirect to HTTPS included) means it is up.
+            probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             try:
-                with urllib.request.urlopen(f"{self.url}/chat/1", timeout=1):
-                    pass
+                probe.request("GET", "/chat/1")
+                probe.getresponse().read()
                 return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.1)
+            finally:
+                probe.close()
         raise TimeoutError("gunicorn did not start answering within 20s")
 
     def kill(self) -> None:
