@@ -3,7 +3,8 @@ Prometheus metrics: what the service counts, and the ``/metrics`` page that repo
 
 Metrics are defined here and only updated elsewhere: by :class:`MetricsMiddleware`
 for every request, by the storage layer for messages and hot-store lookups, and by
-the exception handler for throttled requests. Views stay free of instrumentation.
+the throttle and the exception handler for throttled requests, and by the
+retention purge for messages that expired unread. Views stay free of instrumentation.
 
 Under gunicorn each worker is a separate process. With ``PROMETHEUS_MULTIPROC_DIR``
 set (deploy/gunicorn.conf.py and the systemd unit set it), prometheus-client keeps
@@ -66,6 +67,10 @@ HOT_STORE_SKIPPED = Counter(
 THROTTLE_REJECTIONS = Counter(
     "chat_throttle_rejections_total",
     "Requests refused with 429 because the client was over its rate.",
+)
+THROTTLE_FAILED_OPEN = Counter(
+    "chat_throttle_failed_open_total",
+    "POST /chat requests let through unthrottled because the Redis throttle counter was unavailable.",
 )
 
 # Requests that match no route share one label, so scanners probing random paths

@@ -18,6 +18,7 @@ from restapi.serializers import (
     MessageCreateSerializer,
     MessageSerializer,
 )
+from restapi.throttling import ClientAddressRateThrottle
 
 # Longer than any id the database can hold, and too long for int() to parse safely.
 _MAX_ID_DIGITS = 19
@@ -41,6 +42,8 @@ class ApiRootView(APIView):
 
 class MessageCreateView(APIView):
     """Send a message: `{"username": ..., "text": ..., "timeout": seconds}`."""
+
+    throttle_classes = [ClientAddressRateThrottle]
 
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):

@@ -69,3 +69,10 @@ def test_ready_reveals_no_configuration(client: Client, private_redis: RedisServ
     for secret in (settings.SECRET_KEY, str(private_redis.port), str(database["NAME"]), database.get("HOST") or "-"):
         assert secret not in body
     assert set(json.loads(body)) == {"status", "checks"}
+
+
+def test_checks_are_never_throttled(client: Client, chat_settings) -> None:
+    chat_settings(THROTTLE_RATE="1/hour")
+    assert client.post("/chat", {"username": "ann", "text": "hi"}, content_type="application/json").status_code == 201
+    assert client.post("/chat", {"username": "ann", "text": "hi"}, content_type="application/json").status_code == 429
+    assert [client.get(path).status_code for path in ["/health", "/ready", "/metrics"] * 5] == [200] * 15

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from restapi.models import Message
 from tests.support.processes import RedisServer
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +117,27 @@ def test_metrics_page_is_prometheus_text(client: Client) -> None:
     created = next(s for s in families["chat_messages_created"].samples if s.name == "chat_messages_created_total")
     assert created.value >= 1
     assert client.post("/metrics").status_code == 405
+
+
+def test_the_purge_counts_messages_that_expired_unread(client: Client, chat_settings) -> None:
+    chat_settings(RETENTION_DAYS=0)
+    for n in range(3):
+        post(client, username="eve", text=f"never read {n}", timeout=0)
+    for n in range(2):
+        post(client, username="eve", text=f"read {n}", timeout=600)
+    assert len(client.get("/chats/eve").json()) == 2
+    before = value("chat_messages_expired_unread_total")
+
+    call_command("purge_messages", "--batch-size", "2", stdout=io.StringIO())
+
+    assert not Message.objects.exists()
+    assert value("chat_messages_expired_unread_total") - before == 3
+
+
+def test_throttle_rejections_are_counted(client: Client, chat_settings) -> None:
+    chat_settings(THROTTLE_RATE="2/hour")
+    before = value("chat_throttle_rejections_total")
+    statuses = [post(client, username="fay", text="hi").status_code for _ in range(5)]
+    assert statuses == [201, 201, 429, 429, 429]
+    assert value("chat_throttle_rejections_total") - before == 3
+    assert requests("chat-create", "POST", "429") >= 3

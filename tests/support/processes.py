@@ -20,6 +20,8 @@ from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "tests-only-" + "k" * 50
+# Generous enough for any test that posts from one address; see tests/conftest.py.
+TEST_THROTTLE_RATE = "1000000/day"
 
 
 def free_port() -> int:
@@ -78,6 +80,7 @@ class ServiceProcess:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_FILE": str(self.log_file),
             "DATA_DIR": str(tmp_path / "data"),
+            "CHAT_THROTTLE_RATE": TEST_THROTTLE_RATE,
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None
