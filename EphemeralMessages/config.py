@@ -219,6 +219,14 @@ def _directory(env: Mapping[str, str], name: str, default: Path | None) -> Path 
     return path
 
 
+def _metrics_dir(env: Mapping[str, str]) -> Path | None:
+    # prometheus-client switches to multi-process mode whenever the variable is
+    # present, even empty (and then writes its files into the working folder).
+    if "PROMETHEUS_MULTIPROC_DIR" in env and not env["PROMETHEUS_MULTIPROC_DIR"].strip():
+        raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR: set but empty; give a folder or unset it.")
+    return _directory(env, "PROMETHEUS_MULTIPROC_DIR", None)
+
+
 def _sentry_dsn(env: Mapping[str, str]) -> str | None:
     dsn = _text(env, "SENTRY_DSN")
     if dsn is None:
@@ -303,7 +311,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         static_root=_directory(env, "STATIC_ROOT", BASE_DIR / "EphemeralMessages" / "static"),
         # prometheus-client reads this variable itself; it is checked here so a bad
         # value stops the service at start instead of at the first metric update.
-        metrics_dir=_directory(env, "PROMETHEUS_MULTIPROC_DIR", None),
+        metrics_dir=_metrics_dir(env),
         sentry_dsn=_sentry_dsn(env),
         sentry_environment=_text(env, "SENTRY_ENVIRONMENT", "production"),
         sentry_traces_sample_rate=_number(env, "SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0),

@@ -35,6 +35,7 @@ def test_defaults(tmp_path: Path) -> None:
         ("SENTRY_TRACES_SAMPLE_RATE", "1.5"),
         ("SENTRY_TRACES_SAMPLE_RATE", "often"),
         ("PROMETHEUS_MULTIPROC_DIR", "relative/dir"),
+        ("PROMETHEUS_MULTIPROC_DIR", " "),
         ("STATIC_ROOT", "static"),
     ],
 )
