@@ -120,6 +120,8 @@ def test_metrics_page_is_prometheus_text(client: Client) -> None:
     assert client.post("/metrics").status_code == 405
 
 
+# Not inside one test transaction: PostgreSQL's now() would stand still for the whole test.
+@pytest.mark.django_db(transaction=True)
 def test_the_purge_counts_messages_that_expired_unread(client: Client, chat_settings) -> None:
     chat_settings(RETENTION_DAYS=0)
     for n in range(3):
