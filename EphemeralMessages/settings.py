@@ -26,6 +26,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so it times the whole request and sees the status actually sent.
+    "restapi.metrics.MetricsMiddleware",
     "restapi.middleware.RequestIdMiddleware",
     "restapi.middleware.BodySizeLimitMiddleware",
     "restapi.middleware.JsonErrorMiddleware",
@@ -65,7 +67,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "EphemeralMessages" / "static"
+STATIC_ROOT = CONFIG.static_root
 
 # Paths are matched with and without a trailing slash by the URL patterns themselves.
 APPEND_SLASH = False
@@ -127,12 +129,13 @@ LOGGING = {
         "standard": {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
         },
+        "json": {"()": "restapi.log.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": "standard",
+            "formatter": "json" if CONFIG.log_format == "json" else "standard",
         },
         "file": {
             "class": "logging.handlers.RotatingFileHandler",
@@ -141,7 +144,7 @@ LOGGING = {
             "backupCount": 5,
             "encoding": "utf-8",
             "filters": ["request_id"],
-            "formatter": "standard",
+            "formatter": "json" if CONFIG.log_format == "json" else "standard",
         },
     },
     "root": {"handlers": ["console", "file"], "level": CONFIG.log_level},
@@ -152,3 +155,18 @@ LOGGING = {
         "restapi": {"level": CONFIG.log_level},
     },
 }
+
+if CONFIG.sentry_dsn:
+    # Imported only when used: a deployment without Sentry never loads the SDK.
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=CONFIG.sentry_dsn,
+        environment=CONFIG.sentry_environment,
+        integrations=[DjangoIntegration()],
+        traces_sample_rate=CONFIG.sentry_traces_sample_rate,
+        # Message texts and client addresses stay out of error reports.
+        send_default_pii=False,
+        max_request_body_size="never",
+    )

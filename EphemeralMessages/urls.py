@@ -3,8 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from restapi import health, metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("restapi.urls")),
 ]
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
+from restapi.metrics import MESSAGES_EXPIRED_UNREAD
 from restapi.models import Message
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,13 @@ def purge_expired_messages(
     deleted = batches = 0
     while True:
         oldest = Message.objects.filter(expiration_date__lt=cutoff).order_by("expiration_date").values("id")
+        batch = Message.objects.filter(id__in=oldest[:batch_size])
+        # Rows this old can no longer be collected, so the count stays true until
+        # the delete below (barring a second purge running at the same moment).
+        unread = batch.filter(collected_at__isnull=True).count()
         # One statement in autocommit mode: its own short transaction.
-        count, _ = Message.objects.filter(id__in=oldest[:batch_size]).delete()
+        count, _ = batch.delete()
+        MESSAGES_EXPIRED_UNREAD.inc(unread)
         deleted += count
         batches += 1
         if on_batch is not None:

@@ -169,7 +169,7 @@ class ClientAddressRateThrottle(BaseThrottle):
         window_end = rate.window_end(now)
         count = window_counter().increment(client_address(request), window_end)
         if count is None:
-            metrics.THROTTLE_FAILED_OPEN.increment()
+            metrics.THROTTLE_FAILED_OPEN.inc()
             return True
         if count <= rate.requests:
             return True

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
+from restapi.metrics import MESSAGES_COLLECTED, MESSAGES_CREATED
 from restapi.models import Message
 from restapi.storage import StoredMessage
 
@@ -93,6 +94,7 @@ def insert_message(*, username: str, text: str, timeout: int) -> StoredMessage:
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[connection.vendor].insert, [username, text, timeout])
         message_id, expiration_date = cursor.fetchone()
+    MESSAGES_CREATED.inc()
     return StoredMessage(message_id, username, text, _as_datetime(expiration_date))
 
 
@@ -110,6 +112,7 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[connection.vendor].collect, [username, limit])
         rows = cursor.fetchall()
+    MESSAGES_COLLECTED.inc(len(rows))
     # RETURNING follows no particular order.
     rows.sort()
     return [StoredMessage(row[0], username, row[1], _as_datetime(row[2])) for row in rows]

@@ -32,6 +32,7 @@ from django.dispatch import receiver
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from restapi.metrics import HOT_STORE_ERRORS, HOT_STORE_LOOKUPS, HOT_STORE_SKIPPED
 from restapi.storage import StoredMessage
 
 logger = logging.getLogger(__name__)
@@ -97,12 +98,14 @@ class RedisHotStore:
     def _call(self, operation: str, command: Any) -> Any:
         """Run ``command(client)``; on any Redis error log it, suspend, and return None."""
         if time.monotonic() < self._suspended_until:
+            HOT_STORE_SKIPPED.labels(operation).inc()
             return None
         try:
             if self._unwritten_collected:
                 self._write_unwritten_collected()
             return command(self._client)
         except redis.RedisError as exc:
+            HOT_STORE_ERRORS.labels(operation).inc()
             self._suspended_until = time.monotonic() + SUSPEND_SECONDS
             logger.warning(
                 "hot store %s failed (%s: %s); answering from the database alone for %.1fs",
@@ -114,10 +117,17 @@ class RedisHotStore:
             return None
 
     def get(self, message_id: int) -> StoredMessage | None:
-        value = self._call("get", lambda client: client.get(_key(message_id)))
+        value = self._call("get", lambda client: self._lookup(client, message_id))
         if value is None:
             return None
         return _decode(message_id, value)
+
+    @staticmethod
+    def _lookup(client: redis.Redis, message_id: int) -> bytes | None:
+        # Counted here, where Redis has answered; failures are counted by _call.
+        value = client.get(_key(message_id))
+        HOT_STORE_LOOKUPS.labels("miss" if value is None else "hit").inc()
+        return value
 
     def remember(self, message: StoredMessage, *, ttl: float) -> None:
         """Cache ``message`` for ``ttl`` seconds unless an entry for it already exists."""

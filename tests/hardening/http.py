@@ -28,13 +28,16 @@ def call(
     json_body: Any = None,
     headers: dict[str, str] | None = None,
     timeout: float = 20.0,
+    source_address: str | None = None,
 ) -> Answer:
+    """Send one request; ``source_address`` picks the local address it comes from (such as 127.0.0.2)."""
     parts = urlsplit(base_url)
     headers = dict(headers or {})
     if json_body is not None:
         body = json.dumps(json_body).encode()
         headers.setdefault("Content-Type", "application/json")
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    source = (source_address, 0) if source_address else None
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout, source_address=source)
     try:
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.db import connection, connections
+from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from restapi import metrics
 from restapi.models import ThrottleWindow
 from restapi.throttling import (
     DatabaseWindowCounter,
@@ -162,10 +162,10 @@ def test_redis_down_fails_open_with_a_warning_and_a_metric(
     assert _post(api).status_code == 429
 
     private_redis.stop()
-    before = metrics.THROTTLE_FAILED_OPEN.value
+    before = REGISTRY.get_sample_value("chat_throttle_failed_open_total")
     with caplog.at_level(logging.WARNING, logger="restapi.throttling"):
         assert [_post(api).status_code for _ in range(3)] == [201, 201, 201]
-    assert metrics.THROTTLE_FAILED_OPEN.value - before == 3
+    assert REGISTRY.get_sample_value("chat_throttle_failed_open_total") - before == 3
     # One warning, then the counter leaves Redis alone for a moment.
     assert len([r for r in caplog.records if "throttle counter unavailable" in r.getMessage()]) == 1
 
