@@ -8,8 +8,6 @@ from restapi.storage.hot import EXPIRED_TTL, hot_store
 
 def get_message(message_id: int) -> StoredMessage | None:
     """The message with ``message_id``, expired or not; None if there is none."""
-    if not 1 <= message_id <= database.MAX_MESSAGE_ID:
-        return None
     store = hot_store()
     cached = store.get(message_id)
     if cached is not None:

@@ -39,8 +39,8 @@ class ApiRootView(APIView):
                 "service": "Ephemeral Messaging Service",
                 "endpoints": {
                     "send": {"method": "POST", "url": request.build_absolute_uri(reverse("chat-create"))},
-                    "read": {"method": "GET", "url": request.build_absolute_uri("/chat/{id}")},
-                    "collect": {"method": "GET", "url": request.build_absolute_uri("/chats/{username}")},
+                    "read": {"method": "GET", "url": request.build_absolute_uri("/chat/") + "{id}"},
+                    "collect": {"method": "GET", "url": request.build_absolute_uri("/chats/") + "{username}"},
                 },
                 "docs": request.build_absolute_uri(reverse("api-docs")),
                 "schema": request.build_absolute_uri(reverse("api-schema")),
