@@ -14,10 +14,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def send(page: Page, username: str, text: str, timeout: str = "") -> None:
+    """Fill in and submit the send form; the previous answer is cleared as the form is submitted."""
     page.get_by_label("Recipient's username").fill(username)
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_label("Lifetime in seconds").fill(timeout)
     page.get_by_role("button", name="Send").click()
+
+
+def test_a_new_answer_never_shows_beside_the_last_one(page: Page) -> None:
+    send(page, "gus", "one")
+    expect(page.locator("#send-result")).to_contain_text("sent to gus")
+    send(page, "not valid!", "two")
+    expect(page.locator("#send-username-error")).to_be_visible()
+    expect(page.locator("#send-result")).to_be_empty()
 
 
 def test_sending_a_message_shows_its_id_and_when_it_expires(page: Page) -> None:
@@ -49,7 +58,7 @@ def test_collecting_shows_the_messages_and_says_they_are_now_expired(page: Page)
     page.get_by_role("button", name="Collect and expire").click()
 
     result = page.locator("#collect-result")
-    expect(result).to_contain_text("Collected 2 messages for bob. They are now expired")
+    expect(result).to_contain_text("Collected 2 messages for bob. They are now expired: nobody can collect them")
     items = result.locator("li .message-text")
     expect(items).to_have_text(["first", "second line\nwith a <b>tag</b>"])  # text, never HTML
     assert Message.objects.filter(username="bob", collected_at__isnull=False).count() == 2
@@ -57,6 +66,12 @@ def test_collecting_shows_the_messages_and_says_they_are_now_expired(page: Page)
     # Collected means handed out: a second collection finds nothing.
     page.get_by_role("button", name="Collect and expire").click()
     expect(result).to_have_text("No live messages for bob.")
+
+    send(page, "bob", "third")
+    expect(page.locator("#send-result")).to_contain_text("sent to bob")
+    page.get_by_role("button", name="Collect and expire").click()
+    expect(result).to_contain_text("Collected 1 message for bob. It is now expired: nobody can collect it again.")
+    expect(result.locator("li .message-text")).to_have_text(["third"])
 
 
 def test_looking_a_message_up_by_id_shows_it_without_expiring_it(page: Page) -> None:

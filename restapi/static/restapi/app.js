@@ -114,6 +114,8 @@
   sendForm.addEventListener("submit", async function (event) {
     event.preventDefault();
     clearErrors(sendForm);
+    // The last answer goes at once, so that an old result is never read as this one's.
+    replaceResult("send-result", []);
     const body = {
       username: sendForm.elements.username.value,
       text: sendForm.elements.text.value,
@@ -164,6 +166,7 @@
   collectForm.addEventListener("submit", async function (event) {
     event.preventDefault();
     clearErrors(collectForm);
+    replaceResult("collect-result", []);
     const username = collectForm.elements.username.value;
     if (username === "") {
       showErrors(collectForm, "collect", { username: ["Enter the username whose inbox to collect."] });
@@ -194,8 +197,10 @@
     const heading = element(
       "p",
       "success",
-      "Collected " + messages.length + (messages.length === 1 ? " message" : " messages") + " for " + username +
-        ". They are now expired: nobody can collect them again."
+      messages.length === 1
+        ? "Collected 1 message for " + username + ". It is now expired: nobody can collect it again."
+        : "Collected " + messages.length + " messages for " + username +
+          ". They are now expired: nobody can collect them again."
     );
     const list = element("ol", "messages");
     messages.forEach(function (message) {
@@ -216,6 +221,7 @@
   lookupForm.addEventListener("submit", async function (event) {
     event.preventDefault();
     clearErrors(lookupForm);
+    replaceResult("lookup-result", []);
     const id = lookupForm.elements.id.value.trim();
     if (!/^[0-9]+$/.test(id)) {
       replaceResult("lookup-result", []);
