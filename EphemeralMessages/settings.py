@@ -22,6 +22,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "restapi",
 ]
 
@@ -104,6 +106,27 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "restapi.exceptions.json_exception_handler",
+    # A client names the contract it speaks in the Accept header: application/json; version=1.
+    "DEFAULT_VERSIONING_CLASS": "restapi.versioning.AcceptHeaderVersioning",
+    "DEFAULT_VERSION": "1",
+    "ALLOWED_VERSIONS": ["1"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema at /api/schema/ and its documentation pages, with no CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Ephemeral Messaging Service",
+    "DESCRIPTION": (
+        "Short-lived text messages addressed to a username. Collecting an inbox hands each live "
+        "message out once and expires it; expired messages stay readable by id until retention purges them."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["restapi.schema.without_trailing_slash"],
 }
 
 # The rules of the contract, read by restapi; see docs/DESIGN.md.
