@@ -85,11 +85,12 @@ def test_hot_store_hits_misses_and_errors(client: Client, private_redis: RedisSe
     errors = value("chat_hot_store_errors_total", operation="get")
     skipped = value("chat_hot_store_skipped_total", operation="get")
 
-    message_id = post(client, username="cy", text="cached").json()["id"]
-    client.get(f"/chat/{message_id}")  # written through on create: a hit
+    message_id = post(client, username="cy", text="settled", timeout=0).json()["id"]
+    client.get(f"/chat/{message_id}")  # settled, not yet cached: a miss, then cached
+    client.get(f"/chat/{message_id}")  # a hit
     client.get("/chat/999999999")  # in neither store: a miss
     assert value("chat_hot_store_lookups_total", result="hit") - hits == 1
-    assert value("chat_hot_store_lookups_total", result="miss") - misses == 1
+    assert value("chat_hot_store_lookups_total", result="miss") - misses == 2
 
     private_redis.stop()
     assert client.get(f"/chat/{message_id}").status_code == 200  # Redis refuses: an error

@@ -32,7 +32,7 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     # Playwright's sync API keeps an asyncio loop on the main thread, so Django's
     # guard against blocking calls inside async code refuses the tests' database
@@ -44,7 +44,7 @@ def playwright() -> Iterator[Playwright]:
             yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)", pytrace=False)
