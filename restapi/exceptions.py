@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -22,8 +21,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, counting throttled requests on the way."""
     if isinstance(exc, Throttled):
         THROTTLE_REJECTIONS.inc()
-    if isinstance(exc, Http404):
-        exc = NotFound(str(exc) or None)
     return exception_handler(exc, context)

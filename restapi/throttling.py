@@ -30,8 +30,6 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection
 from django.dispatch import receiver
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
@@ -40,6 +38,7 @@ from EphemeralMessages.config import THROTTLE_PERIODS
 from restapi import metrics
 from restapi.client_ip import client_address
 from restapi.models import ThrottleWindow
+from restapi.storage.redis_client import connect
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +72,7 @@ class WindowCounter(Protocol):
 
 class RedisWindowCounter:
     def __init__(self, url: str, *, timeout: float) -> None:
-        self._client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
+        self._client = connect(url, timeout=timeout)
         self._suspended_until = 0.0
 
     def increment(self, client: str, window_end: int) -> int | None:

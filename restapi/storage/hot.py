@@ -27,11 +27,10 @@ import redis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from restapi.metrics import HOT_STORE_ERRORS, HOT_STORE_LOOKUPS, HOT_STORE_SKIPPED
 from restapi.storage import StoredMessage
+from restapi.storage.redis_client import connect
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +78,7 @@ class RedisHotStore:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self.url = url
-        self._client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
+        self._client = connect(url, timeout=timeout)
         self._suspended_until = 0.0
 
     def _call(self, operation: str, command: Any) -> Any:
