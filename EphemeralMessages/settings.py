@@ -34,6 +34,8 @@ MIDDLEWARE = [
     "restapi.middleware.BodySizeLimitMiddleware",
     "restapi.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files when no nginx is in front (the quick start, a bare gunicorn).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

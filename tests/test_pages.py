@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -155,3 +156,31 @@ def test_collectstatic_gathers_the_page_and_docs_assets(settings, tmp_path) -> N
     call_command("collectstatic", interactive=False, verbosity=0)
     for asset in ("restapi/app.js", "restapi/app.css", "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"):
         assert (settings.STATIC_ROOT / asset).is_file(), asset
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_the_service_serves_its_collected_static_files_without_nginx(tmp_path) -> None:
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.support.processes import PROJECT_DIR, running_service
+
+    static_root = tmp_path / "static"
+    env = {"STATIC_ROOT": str(static_root)}
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, **env, "DATA_DIR": str(tmp_path / "data")},
+        check=True,
+    )
+    with (
+        running_service(tmp_path, workers=1, env=env) as service,
+        urllib.request.urlopen(f"{service.url}/static/restapi/app.css", timeout=10) as response,
+    ):
+        served = response.read()
+        content_type = response.headers["Content-Type"]
+
+    assert served == (PROJECT_DIR / "restapi/static/restapi/app.css").read_bytes()
+    assert content_type.startswith("text/css")
