@@ -50,6 +50,16 @@ class Config:
     retention_days: int
     log_file: Path
     log_level: str
+    tls: bool
+    hsts_seconds: int
+    hsts_include_subdomains: bool
+    hsts_preload: bool
+    log_format: str
+    static_root: Path
+    metrics_dir: Path | None
+    sentry_dsn: str | None
+    sentry_environment: str
+    sentry_traces_sample_rate: float
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -198,6 +208,45 @@ def _trusted_proxies(env: Mapping[str, str]) -> list[str]:
     return networks
 
 
+def _directory(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
+    """An absolute folder path; created if missing, like DATA_DIR."""
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ImproperlyConfigured(f"{name}: expected an absolute path, got {raw!r}.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}: cannot create {path}: {exc.strerror}.") from None
+    return path
+
+
+def _metrics_dir(env: Mapping[str, str]) -> Path | None:
+    # prometheus-client switches to multi-process mode whenever the variable is
+    # present, even empty (and then writes its files into the working folder).
+    if "PROMETHEUS_MULTIPROC_DIR" in env and not env["PROMETHEUS_MULTIPROC_DIR"].strip():
+        raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR: set but empty; give a folder or unset it.")
+    return _directory(env, "PROMETHEUS_MULTIPROC_DIR", None)
+
+
+def _sentry_dsn(env: Mapping[str, str]) -> str | None:
+    dsn = _text(env, "SENTRY_DSN")
+    if dsn is None:
+        return None
+    # Imported here: only a deployment that reports to Sentry needs the SDK loaded.
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        Dsn(dsn)
+    except BadDsn as exc:
+        raise ImproperlyConfigured(
+            f"SENTRY_DSN: not a Sentry DSN ({exc}); expected https://<key>@<host>/<project>."
+        ) from None
+    return dsn
+
+
 def load(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the whole configuration from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -239,6 +288,10 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     if not log_file.parent.is_dir():
         raise ImproperlyConfigured(f"LOG_FILE: the folder {log_file.parent} does not exist.")
 
+    log_format = (_text(env, "LOG_FORMAT", "text") or "text").lower()
+    if log_format not in {"text", "json"}:
+        raise ImproperlyConfigured(f"LOG_FORMAT: expected text or json, got {log_format!r}.")
+
     return Config(
         debug=debug,
         secret_key=secret_key,
@@ -258,4 +311,16 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         retention_days=_integer(env, "CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
         log_file=log_file,
         log_level=log_level,
+        tls=_boolean(env, "TLS", False),
+        hsts_seconds=_integer(env, "HSTS_SECONDS", ONE_YEAR_SECONDS, minimum=0, maximum=2 * ONE_YEAR_SECONDS),
+        hsts_include_subdomains=_boolean(env, "HSTS_INCLUDE_SUBDOMAINS", True),
+        hsts_preload=_boolean(env, "HSTS_PRELOAD", False),
+        log_format=log_format,
+        static_root=_directory(env, "STATIC_ROOT", BASE_DIR / "EphemeralMessages" / "static"),
+        # prometheus-client reads this variable itself; it is checked here so a bad
+        # value stops the service at start instead of at the first metric update.
+        metrics_dir=_metrics_dir(env),
+        sentry_dsn=_sentry_dsn(env),
+        sentry_environment=_text(env, "SENTRY_ENVIRONMENT", "production"),
+        sentry_traces_sample_rate=_number(env, "SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0),
     )

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from restapi.metrics import THROTTLE_REJECTIONS
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, Http404):
-        exc = NotFound(str(exc) or None)
+    """DRF's handler, counting throttled requests on the way."""
+    if isinstance(exc, Throttled):
+        THROTTLE_REJECTIONS.inc()
     return exception_handler(exc, context)

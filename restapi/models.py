@@ -36,3 +36,21 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} for {self.username}"
+
+
+class ThrottleWindow(models.Model):
+    """
+    The throttle's request count for one client in its current window, used when
+    there is no Redis. One row per client address, updated in place by an upsert.
+    """
+
+    client = models.CharField(max_length=64, primary_key=True)
+    # End of the counted window, in Unix seconds (the throttle's fixed windows are whole seconds).
+    window_end = models.BigIntegerField(db_index=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "restapi_throttle_window"
+
+    def __str__(self) -> str:
+        return f"{self.client}: {self.count} until {self.window_end}"

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from restapi.storage import StoredMessage, database
-from restapi.storage.hot import EXPIRED_TTL, hot_store
+from restapi.storage.hot import hot_store
 
 
 def get_message(message_id: int) -> StoredMessage | None:
     """The message with ``message_id``, expired or not; None if there is none."""
-    if not 1 <= message_id <= database.MAX_MESSAGE_ID:
-        return None
     store = hot_store()
     cached = store.get(message_id)
     if cached is not None:
@@ -18,8 +16,7 @@ def get_message(message_id: int) -> StoredMessage | None:
     if found is None:
         return None
     message, database_now = found
-    remaining = (message.expiration_date - database_now).total_seconds()
-    # A live entry must vanish when the message expires; an expired message no
-    # longer changes and may be kept a while.
-    store.remember(message, ttl=remaining if remaining > 0 else EXPIRED_TTL)
+    # Only a settled message may be cached: a live one can still be collected.
+    if message.expiration_date <= database_now:
+        store.remember_settled(message)
     return message

@@ -21,6 +21,8 @@ USERNAME_MAX_LENGTH = 150
 # Letters, digits and @ . + - _ : the characters Django accepts in a username.
 USERNAME_PATTERN = re.compile(r"^[\w.@+-]+\Z")
 _DIGITS = re.compile(r"^[0-9]+\Z")
+# Longer than any allowed timeout, and too long for int() to parse safely.
+TIMEOUT_MAX_DIGITS = 20
 
 
 class StrictCharField(serializers.CharField):
@@ -91,8 +93,7 @@ class TimeoutField(serializers.Field):
         if isinstance(data, int):
             value = data
         elif isinstance(data, str) and _DIGITS.match(data):
-            # Longer than any allowed value, and too long for int() to parse safely.
-            if len(data) > 20:
+            if len(data) > TIMEOUT_MAX_DIGITS:
                 self.fail("out_of_range", max_timeout=max_timeout)
             value = int(data)
         else:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from restapi import selectors, services
+from restapi import schema, selectors, services
 from restapi.middleware import server_error_response
+from restapi.renderers import WebPageRenderer
 from restapi.serializers import (
     CollectedMessageSerializer,
     InboxSerializer,
     MessageCreateSerializer,
     MessageSerializer,
 )
+from restapi.throttling import ClientAddressRateThrottle
 
 # Longer than any id the database can hold, and too long for int() to parse safely.
 _MAX_ID_DIGITS = 19
@@ -26,15 +30,21 @@ _MAX_ID_DIGITS = 19
 class ApiRootView(APIView):
     """The Ephemeral Messaging Service: short-lived text messages, each handed out once."""
 
+    # JSON first: a client that accepts anything gets the API root, a browser gets the page.
+    renderer_classes = [JSONRenderer, WebPageRenderer, BrowsableAPIRenderer]
+
+    @extend_schema(**schema.API_ROOT)
     def get(self, request: Request) -> Response:
         return Response(
             {
                 "service": "Ephemeral Messaging Service",
                 "endpoints": {
                     "send": {"method": "POST", "url": request.build_absolute_uri(reverse("chat-create"))},
-                    "read": {"method": "GET", "url": request.build_absolute_uri("/chat/{id}")},
-                    "collect": {"method": "GET", "url": request.build_absolute_uri("/chats/{username}")},
+                    "read": {"method": "GET", "url": request.build_absolute_uri("/chat/") + "{id}"},
+                    "collect": {"method": "GET", "url": request.build_absolute_uri("/chats/") + "{username}"},
                 },
+                "docs": request.build_absolute_uri(reverse("api-docs")),
+                "schema": request.build_absolute_uri(reverse("api-schema")),
             }
         )
 
@@ -42,6 +52,9 @@ class ApiRootView(APIView):
 class MessageCreateView(APIView):
     """Send a message: `{"username": ..., "text": ..., "timeout": seconds}`."""
 
+    throttle_classes = [ClientAddressRateThrottle]
+
+    @extend_schema(**schema.SEND)
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise ParseError('The request body must be a JSON object, such as {"username": "ann", "text": "hi"}.')
@@ -55,6 +68,7 @@ class MessageCreateView(APIView):
 class MessageDetailView(APIView):
     """One message by id, expired or not."""
 
+    @extend_schema(**schema.READ)
     def get(self, request: Request, message_id: str) -> Response:
         message = selectors.get_message(int(message_id)) if len(message_id) <= _MAX_ID_DIGITS else None
         if message is None:
@@ -65,6 +79,7 @@ class MessageDetailView(APIView):
 class InboxView(APIView):
     """Collect every live message for a username; each one is expired as it is handed out."""
 
+    @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:
         serializer = InboxSerializer(data={"username": username})
         serializer.is_valid(raise_exception=True)

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from restapi.storage.hot import hot_store
-from tests.support.processes import HungRedis, RedisServer
+from tests.support.processes import TEST_THROTTLE_RATE, HungRedis, RedisServer
 
 CONFIGURED_REDIS_URL = os.environ.get("REDIS_URL")
 
@@ -47,6 +47,16 @@ def _fresh_hot_store() -> Iterator[None]:
         redis.Redis.from_url(CONFIGURED_REDIS_URL).flushdb()
     yield
     hot_store.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _generous_throttle(settings: Any) -> None:
+    """
+    Tests send many messages from one address; the production default of
+    100/day would refuse them. Throttling tests set their own rate with
+    ``chat_settings(THROTTLE_RATE=...)``.
+    """
+    settings.CHAT = {**settings.CHAT, "THROTTLE_RATE": TEST_THROTTLE_RATE}
 
 
 @pytest.fixture

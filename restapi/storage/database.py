@@ -4,7 +4,7 @@ The system of record: the three statements the service runs on its hot paths.
 Creating and collecting are written as single SQL statements with RETURNING:
 the ORM cannot express ``UPDATE … RETURNING``, and one statement is what makes
 a collect atomic and a create one round trip. Every timestamp is taken from the
-database's clock (``now()`` in PostgreSQL, ``'now'`` in SQLite), so application
+database's clock (``statement_timestamp()`` in PostgreSQL, ``'now'`` in SQLite), so application
 hosts with skewed clocks agree on what has expired.
 """
 
@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models.functions import Now
 from django.utils.dateparse import parse_datetime
 
+from restapi.metrics import MESSAGES_COLLECTED, MESSAGES_CREATED
 from restapi.models import Message
 from restapi.storage import StoredMessage
 
@@ -32,39 +33,49 @@ class _Statements:
     collect: str
 
 
-def _statements(*, now: str, now_plus_seconds: str, lock_for_collect: str) -> _Statements:
-    # Built once from constant fragments; values always travel as parameters.
-    return _Statements(
+_POSTGRESQL_NOW = "statement_timestamp()"
+_SQLITE_NOW = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+
+# Built once from constant fragments; values always travel as parameters.
+_STATEMENTS = {
+    "postgresql": _Statements(
         insert=(
             f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "  # noqa: S608
-            f"VALUES (%s, %s, {now}, {now_plus_seconds}) "
+            f"VALUES (%s, %s, {_POSTGRESQL_NOW}, {_POSTGRESQL_NOW} + make_interval(secs => %s)) "
             "RETURNING id, expiration_date"
         ),
+        # ARRAY(...) is evaluated once, before the update: a LIMIT ... FOR UPDATE
+        # subquery that the planner re-ran per row would skip the rows this very
+        # statement had just updated and hand out more than the limit. SKIP LOCKED
+        # lets concurrent collectors of one inbox pass over each other's rows
+        # instead of queueing: a locked row is being handed out by someone else.
         collect=(
-            f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "  # noqa: S608
+            f"UPDATE {TABLE} SET expiration_date = {_POSTGRESQL_NOW}, collected_at = {_POSTGRESQL_NOW} "  # noqa: S608
+            f"WHERE id = ANY(ARRAY("
+            f"SELECT id FROM {TABLE} "
+            f"WHERE username = %s AND collected_at IS NULL AND expiration_date > {_POSTGRESQL_NOW} "
+            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+            ")) AND collected_at IS NULL "
+            "RETURNING id, text, expiration_date"
+        ),
+    ),
+    "sqlite": _Statements(
+        insert=(
+            f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "  # noqa: S608
+            f"VALUES (%s, %s, {_SQLITE_NOW}, strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '+' || %s || ' seconds')) "
+            "RETURNING id, expiration_date"
+        ),
+        # SQLite runs one writer at a time and evaluates the uncorrelated IN
+        # subquery once, so the statement alone is atomic.
+        collect=(
+            f"UPDATE {TABLE} SET expiration_date = {_SQLITE_NOW}, collected_at = {_SQLITE_NOW} "  # noqa: S608
             f"WHERE id IN ("
             f"SELECT id FROM {TABLE} "
-            f"WHERE username = %s AND collected_at IS NULL AND expiration_date > {now} "
-            f"ORDER BY id LIMIT %s {lock_for_collect}"
+            f"WHERE username = %s AND collected_at IS NULL AND expiration_date > {_SQLITE_NOW} "
+            "ORDER BY id LIMIT %s"
             ") AND collected_at IS NULL "
             "RETURNING id, text, expiration_date"
         ),
-    )
-
-
-_STATEMENTS = {
-    "postgresql": _statements(
-        now="now()",
-        now_plus_seconds="now() + make_interval(secs => %s)",
-        # Concurrent collectors of one inbox skip each other's rows instead of
-        # waiting on them: a locked row is being handed out by someone else.
-        lock_for_collect="FOR UPDATE SKIP LOCKED",
-    ),
-    "sqlite": _statements(
-        now="strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')",
-        now_plus_seconds="strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '+' || %s || ' seconds')",
-        # SQLite runs one writer at a time, so the statement alone is atomic.
-        lock_for_collect="",
     ),
 }
 
@@ -83,6 +94,7 @@ def insert_message(*, username: str, text: str, timeout: int) -> StoredMessage:
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[connection.vendor].insert, [username, text, timeout])
         message_id, expiration_date = cursor.fetchone()
+    MESSAGES_CREATED.inc()
     return StoredMessage(message_id, username, text, _as_datetime(expiration_date))
 
 
@@ -100,6 +112,7 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[connection.vendor].collect, [username, limit])
         rows = cursor.fetchall()
+    MESSAGES_COLLECTED.inc(len(rows))
     # RETURNING follows no particular order.
     rows.sort()
     return [StoredMessage(row[0], username, row[1], _as_datetime(row[2])) for row in rows]

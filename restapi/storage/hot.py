@@ -1,25 +1,23 @@
 """
 The hot store: Redis as a read-through accelerator for ``GET /chat/<id>``.
 
-Rules that keep it from ever being the only copy or a source of stale answers:
+It holds only *settled* messages: ones whose expiration_date has passed,
+whether by timeout or by a collect. A settled message never changes again
+(a collect only touches live ones), so an entry can never disagree with the
+database, whatever happened between the two: a collect needs no invalidation
+and no race or partial Redis failure can leave a stale copy behind. Live
+messages are read from the database, which is the only place their
+expiration_date is decided.
 
-* It is written only after the database has committed.
-* New and read-through entries are written with ``SET … NX``, collected ones
-  unconditionally. A reader or creator that loses a race with a collect can
-  therefore never put back a live copy over the collected one.
-* A live entry lives no longer than the message (and at most ``LIVE_TTL_CAP``).
-* Every call has a short socket timeout and no retry. After a failure the
-  store is left alone for ``SUSPEND_SECONDS`` (the database answers meanwhile),
-  so a hung Redis costs one timeout per process per interval, not one per
-  request. Collected entries that could not be written are retried when Redis
-  answers again.
+Every call has a short socket timeout and no retry. After a failure the store
+is left alone for ``SUSPEND_SECONDS`` while the database answers, so a hung
+Redis costs one timeout per process per interval, not one per request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from datetime import datetime
 from functools import lru_cache
@@ -29,16 +27,17 @@ import redis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from restapi.metrics import HOT_STORE_ERRORS, HOT_STORE_LOOKUPS, HOT_STORE_SKIPPED
 from restapi.storage import StoredMessage
+from restapi.storage.redis_client import connect
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ephemeral:message:"
-LIVE_TTL_CAP = 3600
-EXPIRED_TTL = 300
+# Settled entries never change, so this only bounds memory and how long a
+# purged message can still be shown.
+SETTLED_TTL = 300
 SUSPEND_SECONDS = 1.0
 
 
@@ -67,10 +66,7 @@ class NoHotStore:
     def get(self, message_id: int) -> StoredMessage | None:
         return None
 
-    def remember(self, message: StoredMessage, *, ttl: float) -> None:
-        pass
-
-    def remember_collected(self, messages: list[StoredMessage]) -> None:
+    def remember_settled(self, message: StoredMessage) -> None:
         pass
 
     def ping(self) -> bool:
@@ -82,27 +78,18 @@ class RedisHotStore:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self.url = url
-        self._client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
+        self._client = connect(url, timeout=timeout)
         self._suspended_until = 0.0
-        self._unwritten_collected: dict[int, StoredMessage] = {}
-        self._lock = threading.Lock()
 
     def _call(self, operation: str, command: Any) -> Any:
         """Run ``command(client)``; on any Redis error log it, suspend, and return None."""
         if time.monotonic() < self._suspended_until:
+            HOT_STORE_SKIPPED.labels(operation).inc()
             return None
         try:
-            if self._unwritten_collected:
-                self._write_unwritten_collected()
             return command(self._client)
         except redis.RedisError as exc:
+            HOT_STORE_ERRORS.labels(operation).inc()
             self._suspended_until = time.monotonic() + SUSPEND_SECONDS
             logger.warning(
                 "hot store %s failed (%s: %s); answering from the database alone for %.1fs",
@@ -114,45 +101,21 @@ class RedisHotStore:
             return None
 
     def get(self, message_id: int) -> StoredMessage | None:
-        value = self._call("get", lambda client: client.get(_key(message_id)))
+        value = self._call("get", lambda client: self._lookup(client, message_id))
         if value is None:
             return None
         return _decode(message_id, value)
 
-    def remember(self, message: StoredMessage, *, ttl: float) -> None:
-        """Cache ``message`` for ``ttl`` seconds unless an entry for it already exists."""
-        milliseconds = int(min(ttl, LIVE_TTL_CAP) * 1000)
-        if milliseconds <= 0:
-            return
-        self._call("set", lambda client: client.set(_key(message.id), _encode(message), px=milliseconds, nx=True))
-
-    def remember_collected(self, messages: list[StoredMessage]) -> None:
-        """Overwrite the entries of collected messages with their new expiration_date."""
-        if not messages:
-            return
-        if self._call("set collected", lambda client: self._set_collected(client, messages)) is None:
-            with self._lock:
-                self._unwritten_collected.update((message.id, message) for message in messages)
-
-    def _write_unwritten_collected(self) -> None:
-        with self._lock:
-            pending = list(self._unwritten_collected.values())
-            self._unwritten_collected.clear()
-        try:
-            self._set_collected(self._client, pending)
-        except redis.RedisError:
-            with self._lock:
-                self._unwritten_collected.update((message.id, message) for message in pending)
-            raise
-        logger.info("hot store: rewrote %d collected entries after an outage", len(pending))
-
     @staticmethod
-    def _set_collected(client: redis.Redis, messages: list[StoredMessage]) -> bool:
-        with client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                pipe.set(_key(message.id), _encode(message), ex=EXPIRED_TTL)
-            pipe.execute()
-        return True
+    def _lookup(client: redis.Redis, message_id: int) -> bytes | None:
+        # Counted here, where Redis has answered; failures are counted by _call.
+        value = client.get(_key(message_id))
+        HOT_STORE_LOOKUPS.labels("miss" if value is None else "hit").inc()
+        return value
+
+    def remember_settled(self, message: StoredMessage) -> None:
+        """Cache a message whose expiration_date has passed, as it will stay."""
+        self._call("set", lambda client: client.set(_key(message.id), _encode(message), ex=SETTLED_TTL))
 
     def ping(self) -> bool:
         return bool(self._call("ping", lambda client: client.ping()))

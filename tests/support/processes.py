@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -11,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "tests-only-" + "k" * 50
+# Generous enough for any test that posts from one address; see tests/conftest.py.
+TEST_THROTTLE_RATE = "1000000/day"
 
 
 def free_port() -> int:
@@ -50,11 +51,26 @@ def current_database_url() -> str:
 
 
 class ServiceProcess:
-    """The service under gunicorn with ``workers`` sync workers, on a free loopback port."""
+    """
+    The service under gunicorn with ``workers`` sync workers, on a free loopback port.
 
-    def __init__(self, tmp_path: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> None:
+    ``config`` is a gunicorn configuration file (such as deploy/gunicorn.conf.py);
+    the port and worker count given here override the ones it sets. gunicorn's
+    own output (access log included) goes to ``output_file``.
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        config: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.log_file = tmp_path / "chat_server.log"
+        self.output_file = tmp_path / "gunicorn.out"
+        self.config = config
         self.workers = workers
         self.env = {
             **os.environ,
@@ -63,6 +79,7 @@ class ServiceProcess:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_FILE": str(self.log_file),
             "DATA_DIR": str(tmp_path / "data"),
+            "CHAT_THROTTLE_RATE": TEST_THROTTLE_RATE,
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None
@@ -73,9 +90,12 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         gunicorn = Path(sys.executable).with_name("gunicorn")
+        config = ["--config", str(self.config)] if self.config else []
+        output = self.output_file.open("ab")
         self.process = subprocess.Popen(
             [
                 str(gunicorn),
+                *config,
                 "EphemeralMessages.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",
@@ -86,23 +106,34 @@ class ServiceProcess:
             ],
             cwd=PROJECT_DIR,
             env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        output.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_file}")
+                raise RuntimeError(
+                    f"gunicorn exited with {self.process.returncode}; see {self.output_file} and {self.log_file}"
+                )
+            # Any HTTP answer (a redirect to HTTPS included) means it is up.
+            probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             try:
-                with urllib.request.urlopen(f"{self.url}/chat/1", timeout=1):
-                    pass
+                probe.request("GET", "/chat/1")
+                probe.getresponse().read()
                 return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.1)
+            finally:
+                probe.close()
         raise TimeoutError("gunicorn did not start answering within 20s")
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of gunicorn's current workers (the master's children)."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
 
     def kill(self) -> None:
         """SIGKILL to the master and every worker: nothing gets to clean up."""

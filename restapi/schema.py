@@ -1,0 +1,369 @@
+"""
+The OpenAPI description of the API, served at /api/schema/.
+
+drf-spectacular reads the views and serializers; this module adds what it
+cannot see by itself: the rules that the custom fields in
+``restapi.serializers`` enforce (read from the same constants and settings, so
+the description follows the code), the status codes, headers and error bodies
+of each endpoint. ``tests/test_schema.py`` runs the schema against the live
+service, so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+from restapi.serializers import (
+    TIMEOUT_MAX_DIGITS,
+    USERNAME_MAX_LENGTH,
+    CollectedMessageSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    UsernameField,
+)
+
+USERNAME_RULE = f"1 to {USERNAME_MAX_LENGTH} characters: letters, digits and @ . + - _ only."
+
+# JSON Schema patterns are ECMA-262 regular expressions, searched rather than
+# matched. There \w is ASCII only, while the serializers use Python's Unicode
+# \w, so the schema names the Unicode classes that \w stands for; \s differs
+# too, so the white space that str.strip() removes is listed character by
+# character. \Z does not exist there; "$" ends the string.
+USERNAME_PATTERN = r"^[\p{L}\p{N}_.@+-]+$"
+
+
+@functools.cache
+def _python_whitespace() -> str:
+    """The characters for which str.isspace() is true, as a character class body of ranges."""
+    codes = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and runs[-1][1] == code - 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return "".join(rf"\u{a:04x}" if a == b else rf"\u{a:04x}-\u{b:04x}" for a, b in runs)
+
+
+def text_pattern() -> str:
+    """Any text without NUL (which DRF refuses) that is not white space only (which the serializer refuses)."""
+    return rf"^[^\x00]*[^\x00{_python_whitespace()}][^\x00]*$"
+
+
+def decimal_up_to(maximum: int) -> str:
+    """A regular expression for the decimal numbers 0 to ``maximum``, written without leading zeros."""
+    digits = str(maximum)
+    width = len(digits)
+    alternatives = []
+    if width > 1:
+        alternatives.append("[0-9]")
+    if width > 2:
+        alternatives.append(f"[1-9][0-9]{{1,{width - 2}}}")
+    # Numbers as wide as the maximum: equal to it up to some digit, then smaller there.
+    for position, digit in enumerate(map(int, digits)):
+        lowest = 1 if position == 0 and width > 1 else 0
+        if digit > lowest:
+            rest = width - position - 1
+            alternatives.append(digits[:position] + f"[{lowest}-{digit - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    alternatives.append(digits)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def username_schema() -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": USERNAME_MAX_LENGTH,
+        "pattern": USERNAME_PATTERN,
+        "description": f"The recipient: {USERNAME_RULE}",
+        "example": "ann",
+    }
+
+
+class UsernameFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "restapi.serializers.UsernameField"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return username_schema()
+
+
+class MessageTextFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "restapi.serializers.MessageTextField"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        max_length = settings.CHAT["MAX_TEXT_LENGTH"]
+        return {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_length,
+            "pattern": text_pattern(),
+            "description": (
+                f"The message: 1 to {max_length} characters of any Unicode text except NUL, kept exactly as sent. "
+                "Text of white space only is refused as blank."
+            ),
+            "example": "See you at noon.",
+        }
+
+
+class TimeoutFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "restapi.serializers.TimeoutField"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        chat = settings.CHAT
+        return {
+            "oneOf": [
+                {"type": "integer", "minimum": 0, "maximum": chat["MAX_TIMEOUT"]},
+                {
+                    "type": "string",
+                    "pattern": f"^0*{decimal_up_to(chat['MAX_TIMEOUT'])}$",
+                    "maxLength": TIMEOUT_MAX_DIGITS,
+                },
+            ],
+            "default": chat["DEFAULT_TIMEOUT"],
+            "description": (
+                f"Seconds the message lives, 0 to {chat['MAX_TIMEOUT']} (default {chat['DEFAULT_TIMEOUT']}): "
+                f'a JSON integer such as 30, or a string of up to {TIMEOUT_MAX_DIGITS} digits such as "30" '
+                "whose value is in that range. "
+                "Booleans, fractions and negative numbers are refused."
+            ),
+            "example": 60,
+        }
+
+
+class MessageCreateSerializerExtension(OpenApiSerializerExtension):
+    """The body of ``POST /chat`` refuses fields it does not know."""
+
+    target_class = "restapi.serializers.MessageCreateSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False}
+
+
+# Error bodies. DRF's exception handler and restapi.middleware produce them;
+# these serializers only describe their shape.
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, in words a client developer can act on.")
+
+
+class RequestIdDetailSerializer(DetailSerializer):
+    request_id = serializers.CharField(help_text="The request id, also in the X-Request-ID header and the log.")
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """Each invalid field, named, with what is wrong with it; an unknown field is named too."""
+
+    username = serializers.ListField(child=serializers.CharField(), required=False)
+    text = serializers.ListField(child=serializers.CharField(), required=False)
+    timeout = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class FieldErrorsSerializerExtension(OpenApiSerializerExtension):
+    target_class = "restapi.schema.FieldErrorsSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {
+            **schema,
+            "minProperties": 1,
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+
+
+class BadRequestSerializer(serializers.Serializer):
+    """Either field errors, or a ``detail`` for a body that is not a JSON object."""
+
+
+class BadRequestSerializerExtension(OpenApiSerializerExtension):
+    target_class = "restapi.schema.BadRequestSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {
+            "oneOf": [
+                _component(auto_schema, FieldErrorsSerializer, direction),
+                _component(auto_schema, DetailSerializer, direction),
+            ]
+        }
+
+
+def _component(auto_schema: AutoSchema, serializer: type[serializers.Serializer], direction: str) -> dict:
+    component: ResolvedComponent = auto_schema.resolve_serializer(serializer, direction)
+    return component.ref
+
+
+class CreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The new message's id; GET /chat/{id} reads it.")
+
+
+class EndpointSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    url = serializers.CharField()
+
+
+class EndpointsSerializer(serializers.Serializer):
+    send = EndpointSerializer()
+    read = EndpointSerializer()
+    collect = EndpointSerializer()
+
+
+class ApiRootSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    endpoints = EndpointsSerializer()
+    docs = serializers.URLField(help_text="This API's documentation page.")
+    schema = serializers.URLField(help_text="This API's OpenAPI 3 schema.")
+
+
+def _retry_after(*codes: int, why: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "Retry-After",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=list(codes),
+        description=f"Seconds to wait before trying again ({why}).",
+    )
+
+
+NOT_ACCEPTABLE = OpenApiResponse(
+    DetailSerializer,
+    description=(
+        "The Accept header names an API version this service does not speak, or a media type it "
+        "cannot produce. Version 1 is the default; ask for it with `Accept: application/json; version=1`."
+    ),
+)
+UNAVAILABLE = OpenApiResponse(
+    RequestIdDetailSerializer,
+    description="The message store cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
+)
+DATABASE_RETRY_AFTER = _retry_after(503, why="the message store is unavailable")
+
+API_ROOT = {
+    "summary": "Describe the service and link to its endpoints",
+    "description": "A browser asking for text/html gets the web page instead.",
+    # The page is for people; the schema describes what API clients get.
+    "responses": {(200, "application/json"): ApiRootSerializer, (406, "application/json"): NOT_ACCEPTABLE},
+    "parameters": [OpenApiParameter("format", exclude=True)],
+}
+
+SEND = {
+    "summary": "Send a message",
+    "request": MessageCreateSerializer,
+    "responses": {
+        201: OpenApiResponse(CreatedSerializer, description="Stored for good: the message is committed."),
+        400: OpenApiResponse(
+            BadRequestSerializer,
+            description=(
+                "A field is invalid or unknown (each one named, with what is wrong), or the body is not a JSON object."
+            ),
+            examples=[
+                OpenApiExample(
+                    "Invalid fields",
+                    value={
+                        "username": [UsernameField.default_error_messages["invalid"]],
+                        "timout": ["Unknown field; this endpoint takes username, text, timeout."],
+                    },
+                    status_codes=["400"],
+                ),
+                OpenApiExample(
+                    "Not a JSON object",
+                    value={"detail": "JSON parse error - Expecting value: line 1 column 1 (char 0)"},
+                    status_codes=["400"],
+                ),
+            ],
+        ),
+        406: NOT_ACCEPTABLE,
+        413: OpenApiResponse(DetailSerializer, description="The body is larger than the limit (64 KiB by default)."),
+        415: OpenApiResponse(DetailSerializer, description="The body is not sent as application/json."),
+        429: OpenApiResponse(DetailSerializer, description="Too many messages from this client; see `Retry-After`."),
+        503: UNAVAILABLE,
+    },
+    "parameters": [
+        OpenApiParameter(
+            "Location",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            response=[201],
+            description="The new message's path, /chat/{id}.",
+        ),
+        _retry_after(429, why="the client is over its rate of messages"),
+        DATABASE_RETRY_AFTER,
+    ],
+}
+
+READ = {
+    "summary": "Read one message by id",
+    "description": (
+        "Expired and live messages alike, until the retention period purges expired ones. "
+        "Reading does not expire a message."
+    ),
+    "parameters": [
+        OpenApiParameter(
+            "message_id",
+            {"type": "integer", "minimum": 0},
+            OpenApiParameter.PATH,
+            description="The id that POST /chat returned.",
+        ),
+        DATABASE_RETRY_AFTER,
+    ],
+    "responses": {
+        200: OpenApiResponse(MessageSerializer, description="The message, with its expiration date in UTC."),
+        404: OpenApiResponse(DetailSerializer, description="No message has this id, or it was purged."),
+        406: NOT_ACCEPTABLE,
+        503: UNAVAILABLE,
+    },
+}
+
+COLLECT = {
+    "summary": "Collect a username's inbox",
+    "description": (
+        "Every live message for the username, oldest first. **Collecting expires what it returns**: "
+        "each message is handed out once, and its expiration date becomes the time of this read. "
+        "An unknown username is an empty inbox."
+    ),
+    "parameters": [
+        OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
+        OpenApiParameter(
+            "Cache-Control",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            response=[200],
+            enum=["no-store"],
+            description="Always no-store: a cached answer would hand the same messages out twice.",
+        ),
+        OpenApiParameter(
+            "X-More-Messages",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            response=[200],
+            enum=["true", "false"],
+            description="true when more live messages are waiting than one collection hands out; collect again.",
+        ),
+        DATABASE_RETRY_AFTER,
+    ],
+    "responses": {
+        200: OpenApiResponse(
+            CollectedMessageSerializer(many=True),
+            description="The collected messages, now expired; [] when there are none.",
+        ),
+        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+        404: OpenApiResponse(DetailSerializer, description="The path has no username, or the username contains /."),
+        406: NOT_ACCEPTABLE,
+        503: UNAVAILABLE,
+    },
+}
+
+
+def without_trailing_slash(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
+    """Name each path as clients should write it: without the optional trailing slash."""
+    return [(path.removesuffix("/") or "/", *rest) for path, *rest in endpoints]

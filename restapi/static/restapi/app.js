@@ -1,0 +1,256 @@
+// The web page's behaviour: three forms calling the JSON API with fetch.
+// Every rule is the API's: the page shows the errors the API returns, next to
+// the field each one names. Text from the API is always set as text, never as HTML.
+"use strict";
+
+(function () {
+  const ACCEPT = "application/json; version=1";
+
+  async function callApi(method, path, body) {
+    const options = { method: method, headers: { Accept: ACCEPT } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, options);
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = { detail: "The service answered " + response.status + " without a JSON body." };
+    }
+    return { status: response.status, headers: response.headers, data: data };
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll(".field-error, .form-error").forEach(function (node) {
+      node.hidden = true;
+      node.textContent = "";
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (node) {
+      node.removeAttribute("aria-invalid");
+    });
+  }
+
+  // Puts each message of an error body next to the field it names; anything
+  // else (a "detail", an unknown field) goes to the form's own error line.
+  function showErrors(form, prefix, data, response) {
+    const general = [];
+    let firstInvalid = null;
+    Object.keys(data || {}).forEach(function (name) {
+      const messages = [].concat(data[name]).join(" ");
+      const input = document.getElementById(prefix + "-" + name);
+      const slot = document.getElementById(prefix + "-" + name + "-error");
+      if (input && slot) {
+        slot.textContent = messages;
+        slot.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        firstInvalid = firstInvalid || input;
+      } else if (name === "detail") {
+        general.push(messages);
+      } else if (name !== "request_id") {
+        general.push(name + ": " + messages);
+      }
+    });
+    if (response && response.headers.get("Retry-After")) {
+      general.push("Try again in " + response.headers.get("Retry-After") + " seconds.");
+    }
+    if (general.length) {
+      const slot = document.getElementById(prefix + "-form-error");
+      slot.textContent = general.join(" ");
+      slot.hidden = false;
+    }
+    if (firstInvalid) firstInvalid.focus();
+  }
+
+  function showUnreachable(prefix) {
+    const slot = document.getElementById(prefix + "-form-error");
+    slot.textContent = "The service could not be reached. Check your connection and try again.";
+    slot.hidden = false;
+  }
+
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+  function describeTime(date) {
+    const seconds = Math.round((date.getTime() - Date.now()) / 1000);
+    const units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+    for (const [unit, size] of units) {
+      if (Math.abs(seconds) >= size || unit === "second") {
+        return relative.format(Math.round(seconds / size), unit);
+      }
+    }
+    return "";
+  }
+
+  // "28 Nov 2026, 22:07:08 (in 1 minute; 2026-11-28 22:07:08 UTC)"
+  function expiryNode(iso) {
+    const date = new Date(iso);
+    const wrapper = element("span", "expiry");
+    const time = element("time", "", date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }));
+    time.dateTime = iso;
+    const utc = iso.replace("T", " ").replace(/\.\d+Z$/, "Z").replace(/Z$/, " UTC");
+    wrapper.append(time, " (" + describeTime(date) + "; " + utc + ")");
+    return wrapper;
+  }
+
+  function isExpired(iso) {
+    return new Date(iso).getTime() <= Date.now();
+  }
+
+  function replaceResult(id, nodes) {
+    const result = document.getElementById(id);
+    result.replaceChildren.apply(result, nodes);
+  }
+
+  // Send ---------------------------------------------------------------------
+  const sendForm = document.getElementById("send-form");
+  sendForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    clearErrors(sendForm);
+    // The last answer goes at once, so that an old result is never read as this one's.
+    replaceResult("send-result", []);
+    const body = {
+      username: sendForm.elements.username.value,
+      text: sendForm.elements.text.value,
+    };
+    // An empty lifetime means the default; anything else goes to the API as typed, for it to judge.
+    const timeout = sendForm.elements.timeout.value.trim();
+    if (timeout !== "") body.timeout = timeout;
+    let sent;
+    try {
+      sent = await callApi("POST", sendForm.getAttribute("action"), body);
+    } catch (error) {
+      showUnreachable("send");
+      return;
+    }
+    if (sent.status !== 201) {
+      replaceResult("send-result", []);
+      showErrors(sendForm, "send", sent.data, sent);
+      return;
+    }
+    const id = sent.data.id;
+    const summary = element("p", "success", "Message " + id + " sent to " + body.username + ".");
+    const nodes = [summary];
+    try {
+      const read = await callApi("GET", sent.headers.get("Location") || "/chat/" + id);
+      if (read.status === 200) {
+        const expiry = element("p", "", isExpired(read.data.expiration_date) ? "It expired at " : "It expires at ");
+        expiry.id = "send-expiry";
+        expiry.append(expiryNode(read.data.expiration_date), ".");
+        nodes.push(expiry);
+      }
+    } catch (error) {
+      // The message is stored; only its expiry could not be shown.
+    }
+    const lookup = element("button", "link-button", "Look up message " + id);
+    lookup.type = "button";
+    lookup.addEventListener("click", function () {
+      const field = document.getElementById("lookup-id");
+      field.value = id;
+      field.focus();
+    });
+    nodes.push(lookup);
+    replaceResult("send-result", nodes);
+    sendForm.elements.text.value = "";
+  });
+
+  // Collect ------------------------------------------------------------------
+  const collectForm = document.getElementById("collect-form");
+  collectForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    clearErrors(collectForm);
+    replaceResult("collect-result", []);
+    const username = collectForm.elements.username.value;
+    if (username === "") {
+      showErrors(collectForm, "collect", { username: ["Enter the username whose inbox to collect."] });
+      return;
+    }
+    if (username === "." || username === "..") {
+      // Browsers resolve /chats/. and /chats/.. as directories, so the request cannot name this inbox.
+      showErrors(collectForm, "collect", { username: ["This inbox cannot be collected from a browser."] });
+      return;
+    }
+    let collected;
+    try {
+      collected = await callApi("GET", "/chats/" + encodeURIComponent(username));
+    } catch (error) {
+      showUnreachable("collect");
+      return;
+    }
+    if (collected.status !== 200 || !Array.isArray(collected.data)) {
+      replaceResult("collect-result", []);
+      showErrors(collectForm, "collect", collected.status === 404 ? { username: [collected.data.detail] } : collected.data, collected);
+      return;
+    }
+    const messages = collected.data;
+    if (messages.length === 0) {
+      replaceResult("collect-result", [element("p", "", "No live messages for " + username + ".")]);
+      return;
+    }
+    const heading = element(
+      "p",
+      "success",
+      messages.length === 1
+        ? "Collected 1 message for " + username + ". It is now expired: nobody can collect it again."
+        : "Collected " + messages.length + " messages for " + username +
+          ". They are now expired: nobody can collect them again."
+    );
+    const list = element("ol", "messages");
+    messages.forEach(function (message) {
+      const item = element("li");
+      item.dataset.id = message.id;
+      item.append(element("span", "message-id", "#" + message.id), element("span", "message-text", message.text));
+      list.append(item);
+    });
+    const nodes = [heading, list];
+    if (collected.headers.get("X-More-Messages") === "true") {
+      nodes.push(element("p", "notice", "More messages are waiting: collect again to get them."));
+    }
+    replaceResult("collect-result", nodes);
+  });
+
+  // Look up ------------------------------------------------------------------
+  const lookupForm = document.getElementById("lookup-form");
+  lookupForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    clearErrors(lookupForm);
+    replaceResult("lookup-result", []);
+    const id = lookupForm.elements.id.value.trim();
+    if (!/^[0-9]+$/.test(id)) {
+      replaceResult("lookup-result", []);
+      showErrors(lookupForm, "lookup", { id: ["Enter a message id: the number shown when the message was sent."] });
+      return;
+    }
+    let found;
+    try {
+      found = await callApi("GET", "/chat/" + id);
+    } catch (error) {
+      showUnreachable("lookup");
+      return;
+    }
+    if (found.status !== 200) {
+      replaceResult("lookup-result", []);
+      showErrors(lookupForm, "lookup", found.status === 404 ? { id: [found.data.detail] } : found.data, found);
+      return;
+    }
+    const message = found.data;
+    const details = element("dl", "message");
+    const expired = isExpired(message.expiration_date);
+    const expiry = element("dd");
+    expiry.append(expiryNode(message.expiration_date));
+    details.append(
+      element("dt", "", "To"), element("dd", "", message.username),
+      element("dt", "", "Message"), element("dd", "message-text", message.text),
+      element("dt", "", expired ? "Expired" : "Expires"), expiry
+    );
+    const heading = element("p", "success", "Message " + id + (expired ? " (expired)" : " (live)"));
+    replaceResult("lookup-result", [heading, details]);
+  });
+})();

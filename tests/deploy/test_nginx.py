@@ -1,0 +1,226 @@
+"""
+The deployment as shipped: nginx with deploy/nginx/ephemeral-messages.conf in front
+of gunicorn with deploy/gunicorn.conf.py, on loopback ports, smoke-tested through nginx.
+
+Clients connect from different loopback addresses (127.0.0.2, 127.0.0.3, ...), so
+nginx sees distinct real clients, as it would on the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import rest_framework
+
+from tests.hardening.http import Answer, call
+from tests.support.processes import PROJECT_DIR, ServiceProcess, free_port, wait_for_port
+
+pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
+
+DEPLOY = PROJECT_DIR / "deploy"
+SMOKE_CLIENT = "127.0.0.4"
+STATIC_FILE = "rest_framework/css/bootstrap.min.css"
+
+
+def logged(path: Path, text: str) -> bool:
+    """Whether ``text`` shows up in the log at ``path``; servers write a line just after answering."""
+    deadline = time.monotonic() + 5
+    while text not in path.read_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def render_site(template: str, *, port: int, upstream_port: int, static_root: Path, access_log: Path) -> str:
+    """The site file with this host's values in place of the production ones it ships with."""
+    replacements = {
+        "    listen 80;\n": f"    listen 127.0.0.1:{port};\n",
+        "    listen [::]:80;\n": "",
+        "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
+        "alias /srv/ephemeral-messages/static/;": f"alias {static_root}/;",
+        "/var/log/nginx/ephemeral-messages.access.log": str(access_log),
+    }
+    for production, local in replacements.items():
+        assert template.count(production) == 1, f"the site template no longer contains {production!r}"
+        template = template.replace(production, local)
+    return template
+
+
+def nginx_conf(prefix: Path, site: Path) -> str:
+    temp_paths = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # As root, nginx's workers would switch to an unprivileged user that cannot
+    # read the test's private temporary folders.
+    user = "user root;" if os.geteuid() == 0 else ""
+    return f"""
+daemon off;
+worker_processes 1;
+pid {prefix / "nginx.pid"};
+error_log {prefix / "error.log"} warn;
+{user}
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+{temp_paths}
+    include {site};
+}}
+"""
+
+
+@dataclass
+class Stack:
+    url: str
+    service: ServiceProcess
+    static_root: Path
+    access_log: Path
+
+    def call(self, method: str, path: str, *, client: str = SMOKE_CLIENT, **kwargs) -> Answer:
+        return call(self.url, method, path, source_address=client, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_blocker) -> Iterator[Stack]:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.fail("nginx is not installed: apt-get install -y nginx", pytrace=False)
+    tmp = tmp_path_factory.mktemp("deploy")
+    static_root = tmp / "static"
+    env = {
+        "STATIC_ROOT": str(static_root),
+        "CHAT_TRUSTED_PROXIES": "127.0.0.1",
+        "CHAT_THROTTLE_RATE": "2/day",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
+    }
+    with django_db_blocker.unblock():
+        service = ServiceProcess(tmp, workers=2, env=env, config=DEPLOY / "gunicorn.conf.py")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=PROJECT_DIR,
+        env=service.env,
+        check=True,
+        capture_output=True,
+    )
+    service.start()
+
+    prefix = tmp / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    access_log = prefix / "access.log"
+    site = prefix / "ephemeral-messages.conf"
+    template = (DEPLOY / "nginx" / "ephemeral-messages.conf").read_text()
+    site.write_text(
+        render_site(template, port=port, upstream_port=service.port, static_root=static_root, access_log=access_log)
+    )
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_conf(prefix, site))
+    process = subprocess.Popen(
+        [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            pytest.fail(f"nginx did not start: {(prefix / 'error.log').read_text()}", pytrace=False)
+        yield Stack(f"http://127.0.0.1:{port}", service, static_root, access_log)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        service.stop()
+
+
+def test_the_three_endpoints_through_nginx(stack: Stack) -> None:
+    sent = stack.call("POST", "/chat", json_body={"username": "ann", "text": "through nginx", "timeout": 600})
+    assert sent.status == 201
+    message_id = sent.json()["id"]
+    assert sent.headers["location"] == f"/chat/{message_id}"
+
+    read = stack.call("GET", f"/chat/{message_id}")
+    assert read.status == 200
+    assert read.json()["text"] == "through nginx"
+    assert read.json()["expiration_date"].endswith("Z")
+
+    collected = stack.call("GET", "/chats/ann/")
+    assert collected.status == 200
+    assert collected.json() == [{"id": message_id, "text": "through nginx"}]
+    assert collected.headers["cache-control"] == "no-store"
+    assert stack.call("GET", "/chats/ann").json() == []
+
+
+def test_a_static_file_is_served_by_nginx_from_static_root(stack: Stack) -> None:
+    answer = stack.call("GET", f"/static/{STATIC_FILE}")
+    assert answer.status == 200
+    source = Path(rest_framework.__file__).parent / "static" / STATIC_FILE
+    assert answer.body == source.read_bytes() == (stack.static_root / STATIC_FILE).read_bytes()
+    assert answer.headers["content-type"] == "text/css"
+    # Only the service sets X-Request-ID; nginx answered this one alone.
+    assert "x-request-id" not in answer.headers
+    assert stack.call("GET", "/static/no/such/file.css").status == 404
+
+
+def test_an_oversized_body_is_refused_by_nginx(stack: Stack) -> None:
+    body = b'{"username": "ann", "text": "' + b"x" * (65 * 1024) + b'"}'
+    answer = stack.call("POST", "/chat", body=body, headers={"Content-Type": "application/json"})
+    assert answer.status == 413
+    assert "larger than the limit" in answer.json()["detail"]
+    # Just under the limit is passed on, and the service answers for itself.
+    text = "x" * 600
+    fits = stack.call("POST", "/chat", json_body={"username": "ann", "text": text})
+    assert fits.status == 400
+    assert "text" in fits.json()
+
+
+def test_health_ready_and_metrics_through_nginx(stack: Stack) -> None:
+    health = stack.call("GET", "/health")
+    assert (health.status, health.json()) == (200, {"status": "ok"})
+    ready = stack.call("GET", "/ready")
+    assert ready.status == 200
+    assert ready.json()["checks"]["database"] == "ok"
+    # /metrics is for this host only: refused to an outside client, served to a local one.
+    assert stack.call("GET", "/metrics").status == 403
+    metrics = stack.call("GET", "/metrics", client="127.0.0.1")
+    assert metrics.status == 200
+    assert b'chat_http_requests_total{endpoint="health",method="GET",status="200"}' in metrics.body
+
+
+def test_nginx_request_id_reaches_the_service_and_its_log(stack: Stack) -> None:
+    answer = stack.call("GET", "/chat/987654321", headers={"X-Request-ID": "chosen-by-the-client"})
+    assert answer.status == 404
+    request_id = answer.headers["x-request-id"]
+    # nginx replaces whatever the client sent with its own id, and logs the same one.
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert logged(stack.access_log, f"rid={request_id}")
+    assert logged(stack.service.output_file, f"rid={request_id}")
+
+
+def test_the_throttle_counts_the_client_nginx_forwarded(stack: Stack) -> None:
+    def send(client: str, forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return stack.call(
+            "POST", "/chat", client=client, json_body={"username": "t", "text": "x"}, headers=headers
+        ).status
+
+    # 127.0.0.2 invents a different address each time; it is still counted as itself.
+    assert [send("127.0.0.2", f"203.0.113.{n}") for n in range(1, 4)] == [201, 201, 429]
+    # Another client behind the same nginx has its own allowance...
+    assert [send("127.0.0.3", "203.0.113.1") for _ in range(3)] == [201, 201, 429]
+    # ...and claiming to be nginx itself does not help.
+    assert send("127.0.0.5", "127.0.0.1") == 201
+    limited = stack.call("POST", "/chat", client="127.0.0.2", json_body={"username": "t", "text": "x"})
+    assert limited.status == 429
+    assert int(limited.headers["retry-after"]) > 0
+    # gunicorn's access log shows the forwarded chain nginx built: the real client last.
+    assert logged(stack.service.output_file, '"203.0.113.3, 127.0.0.2"')

@@ -1,0 +1,118 @@
+"""Configuration: safe defaults for the embedded mode, a named error for every bad value."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from EphemeralMessages import config
+
+GOOD_KEY = "k" * 50
+SERVER_DATABASE = {
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/db",
+    "SECRET_KEY": GOOD_KEY,
+    "ALLOWED_HOSTS": "chat.example.com",
+}
+
+
+@pytest.fixture
+def load(tmp_path):
+    def load(**env: str) -> config.Config:
+        return config.load({"DATA_DIR": str(tmp_path), "LOG_FILE": str(tmp_path / "chat_server.log"), **env})
+
+    return load
+
+
+def test_embedded_defaults(load, tmp_path):
+    loaded = load()
+
+    assert loaded.embedded
+    assert loaded.debug is False
+    assert loaded.database["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded.database["NAME"] == str(tmp_path / "messages.sqlite3")
+    assert "journal_mode=WAL" in loaded.database["OPTIONS"]["init_command"]
+    assert loaded.redis_url is None
+    assert (loaded.default_timeout, loaded.max_timeout, loaded.max_text_length) == (60, 31_536_000, 512)
+    assert (loaded.throttle_rate, loaded.retention_days, loaded.max_collect) == ("100/day", 30, 1000)
+
+
+def test_embedded_secret_key_is_random_and_kept_per_data_folder(load, tmp_path):
+    first = load().secret_key
+
+    assert len(first) >= 50
+    assert load().secret_key == first
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_server_database_settings(load):
+    loaded = load(**SERVER_DATABASE, REDIS_URL="redis://127.0.0.1:6379/2", REDIS_TIMEOUT="0.05")
+
+    assert not loaded.embedded
+    assert loaded.database["ENGINE"] == "django.db.backends.postgresql"
+    assert loaded.database["CONN_HEALTH_CHECKS"] is True
+    assert loaded.allowed_hosts == ["chat.example.com"]
+    assert (loaded.redis_url, loaded.redis_timeout) == ("redis://127.0.0.1:6379/2", 0.05)
+
+
+def test_debug_is_only_on_when_asked(load):
+    assert load(DEBUG="true").debug is True
+    assert load(DEBUG="0").debug is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"DATABASE_URL": "mysql://root@localhost/db", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url at all"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1/db", "ALLOWED_HOSTS": "x"}, "SECRET_KEY"),
+        ({**SERVER_DATABASE, "SECRET_KEY": "django-insecure-" + "x" * 50}, "SECRET_KEY"),
+        ({**SERVER_DATABASE, "SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({**SERVER_DATABASE, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
+        ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL"),
+        ({"REDIS_TIMEOUT": "soon"}, "REDIS_TIMEOUT"),
+        ({"REDIS_TIMEOUT": "30"}, "REDIS_TIMEOUT"),
+        ({"CHAT_DEFAULT_TIMEOUT": "-1"}, "CHAT_DEFAULT_TIMEOUT"),
+        ({"CHAT_DEFAULT_TIMEOUT": "61", "CHAT_MAX_TIMEOUT": "60"}, "CHAT_DEFAULT_TIMEOUT"),
+        ({"CHAT_MAX_TIMEOUT": "0"}, "CHAT_MAX_TIMEOUT"),
+        ({"CHAT_MAX_TIMEOUT": "1e6"}, "CHAT_MAX_TIMEOUT"),
+        ({"CHAT_MAX_TEXT_LENGTH": "0"}, "CHAT_MAX_TEXT_LENGTH"),
+        ({"CHAT_MAX_COLLECT": "lots"}, "CHAT_MAX_COLLECT"),
+        ({"CHAT_THROTTLE_RATE": "100"}, "CHAT_THROTTLE_RATE"),
+        ({"CHAT_THROTTLE_RATE": "100/fortnight"}, "CHAT_THROTTLE_RATE"),
+        ({"CHAT_THROTTLE_RATE": "0/day"}, "CHAT_THROTTLE_RATE"),
+        ({"CHAT_TRUSTED_PROXIES": "10.0.0.1,not-an-ip"}, "CHAT_TRUSTED_PROXIES"),
+        ({"CHAT_RETENTION_DAYS": "a month"}, "CHAT_RETENTION_DAYS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"LOG_FILE": "/no/such/folder/chat_server.log"}, "LOG_FILE"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(load, env, named):
+    with pytest.raises(ImproperlyConfigured, match=rf"^{named}:"):
+        load(**env)
+
+
+@pytest.mark.parametrize(("raw", "normalised"), [("5/min", "5/min"), ("100/hour", "100/hour"), (" 7 / Day ", "7/day")])
+def test_throttle_rates(load, raw, normalised):
+    assert load(CHAT_THROTTLE_RATE=raw).throttle_rate == normalised
+
+
+def test_trusted_proxies_are_networks(load):
+    assert load(CHAT_TRUSTED_PROXIES="10.0.0.1, 192.168.0.0/16").trusted_proxies == ["10.0.0.1/32", "192.168.0.0/16"]
+
+
+def test_the_service_refuses_to_start_with_a_bad_setting(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "CHAT_MAX_TIMEOUT": "forever"},
+        capture_output=True,
+        text=True,
+        cwd=config.BASE_DIR,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "CHAT_MAX_TIMEOUT: expected a whole number, got 'forever'." in result.stderr
