@@ -325,7 +325,10 @@ def expire_live(conn: psycopg.Connection, prefix: str) -> None:
 
 
 def seed_live(url: str) -> tuple[int, int]:
-    """One live message in each of the INBOXES inboxes, and WARM_IDS messages to read; returns the read ids' range."""
+    """
+    One live message in each of the INBOXES inboxes, and WARM_IDS expired messages to read by id (the hot
+    store holds only settled messages); returns the read ids' range.
+    """
     with psycopg.connect(url) as conn:
         for prefix in ("inbox-", "mix-", "reader-"):
             expire_live(conn, prefix)
@@ -341,7 +344,7 @@ def seed_live(url: str) -> tuple[int, int]:
             """
             WITH made AS (
                 INSERT INTO restapi_message (username, text, created_at, expiration_date)
-                SELECT 'reader-' || i, 'read me, number ' || i, now(), now() + interval '1 day'
+                SELECT 'reader-' || i, 'read me, number ' || i, now() - interval '2 hours', now() - interval '1 hour'
                 FROM generate_series(1, %s) AS i
                 RETURNING id
             ) SELECT min(id), max(id) FROM made
