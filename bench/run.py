@@ -13,7 +13,8 @@ table and then with 10^7 (kept in a database of its own, seeded once and
 reused), checks the answers afterwards (no id handed out twice, every 201 id
 stored and readable, no stale read after a collect), and prints one table.
 Numbers are only comparable within one run: the ratio column divides by the
-bare view measured in the same run.
+bare view measured in the same run. BENCH_KEEP=1 keeps the work folder (wrk
+scripts, recorded ids, gunicorn and service logs) for inspection.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -430,13 +432,13 @@ def service_env(database_url: str, redis_url: str, work_dir: Path) -> dict[str, 
     }
 
 
-def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: Path) -> list[Result]:
+def run_service(args, load: Load, database_url: str, label: str, work_dir: Path) -> list[Result]:
     env = service_env(database_url, args.redis_url, work_dir)
     redis.Redis.from_url(args.redis_url).flushdb()
     first, last = seed_live(database_url)
     ids = {"BENCH_ID_MIN": str(first), "BENCH_ID_MAX": str(last)}
     results = []
-    with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{rows_label}") as server:
+    with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{label}") as server:
         # Every read in the read scenario is a hot-store hit.
         client = Client(server.port)
         for message_id in range(first, last + 1):
@@ -444,12 +446,12 @@ def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: 
         client.close()
         load.run("read", server.url, 3, ids)  # warm-up, not measured
 
-        post = Result("POST /chat", rows_label)
+        post = Result("POST /chat", label)
         prefix = load.measure(post, "post", server, args.duration)
         check_created(post, database_url, server.port, recorded(prefix, "created"))
         results.append(post)
 
-        read = Result("GET /chat/<id>", rows_label)
+        read = Result("GET /chat/<id>", label)
         cached = redis.Redis.from_url(args.redis_url).exists(
             *[f"ephemeral:message:{i}" for i in range(first, last + 1)]
         )
@@ -458,7 +460,7 @@ def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: 
         load.measure(read, "read", server, args.duration, ids)
         results.append(read)
 
-        collect = Result("GET /chats/<user>", rows_label)
+        collect = Result("GET /chats/<user>", label)
         prefix = load.measure(collect, "collect", server, args.duration, {"BENCH_INBOX_FIRST": "1"})
         sizes = recorded(prefix, "inbox_size")
         if any(size != 1 for size in sizes):
@@ -466,7 +468,7 @@ def run_service(args, load: Load, database_url: str, rows_label: str, work_dir: 
         check_collected(collect, database_url, server.port, recorded(prefix, "collected"))
         results.append(collect)
 
-        mix = Result("mix 50/25/25", rows_label)
+        mix = Result("mix 50/25/25", label)
         run_mix(load, mix, server, database_url, args.duration, ids)
         results.append(mix)
     return results
@@ -490,13 +492,16 @@ def run_soak(args, load: Load, work_dir: Path) -> tuple[Result, list[tuple[float
     redis.Redis.from_url(args.redis_url).flushdb()
     first, last = seed_live(args.database_url)
     ids = {"BENCH_ID_MIN": str(first), "BENCH_ID_MAX": str(last)}
-    result = Result(f"mix soak {args.soak}s", "10^4+")
+    result = Result(f"mix soak {args.soak}s", rows_label(args.small_rows))
     samples: list[tuple[float, list[float]]] = []
     with serving("EphemeralMessages.wsgi", env, work_dir, "soak") as server:
         load.run("read", server.url, 3, ids)
         workers = server.workers()
         started = time.monotonic()
-        wrk = _background(run_mix, load, result, server, args.database_url, args.soak, ids)
+        wrk = threading.Thread(
+            target=run_mix, args=(load, result, server, args.database_url, args.soak, ids), daemon=True
+        )
+        wrk.start()
         while wrk.is_alive():
             samples.append((time.monotonic() - started, [rss_mib(pid) for pid in workers]))
             wrk.join(timeout=min(15, max(1, args.soak / 20)))
@@ -506,12 +511,10 @@ def run_soak(args, load: Load, work_dir: Path) -> tuple[Result, list[tuple[float
     return result, samples
 
 
-def _background(function, *args):
-    import threading
-
-    thread = threading.Thread(target=function, args=args, daemon=True)
-    thread.start()
-    return thread
+def rows_label(rows: int) -> str:
+    """10000 -> '10^4'; anything not a power of ten as it is."""
+    digits = str(rows)
+    return f"10^{len(digits) - 1}" if digits.strip("0") == "1" else digits
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -578,10 +581,9 @@ def main() -> int:
 
     if not args.only_soak:
         prepare_history(args.database_url, args.small_rows, reuse=False)
-        results += run_service(args, load, args.database_url, "10^4", work_dir)
+        results += run_service(args, load, args.database_url, rows_label(args.small_rows), work_dir)
         if not args.skip_big:
-            label = f"10^{len(str(args.big_rows)) - 1}" if str(args.big_rows).strip("0") == "1" else str(args.big_rows)
-            results += run_service(args, load, big_url, label, work_dir)
+            results += run_service(args, load, big_url, rows_label(args.big_rows), work_dir)
     soak_samples = []
     if args.soak:
         if args.only_soak:
