@@ -364,6 +364,25 @@ def table_rows(url: str) -> int:
         return conn.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'restapi_message'").fetchone()[0]
 
 
+def hot_store_counts(port: int) -> dict[str, float]:
+    """The service's hot-store counters from /metrics: hit, miss, error and skipped (summed over operations)."""
+    status, body = http_get(port, "/metrics")
+    if status != 200:
+        sys.exit(f"GET /metrics answered {status}")
+    counts: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        if line.startswith("chat_hot_store_lookups_total{"):
+            name = line.split('result="', 1)[1].split('"', 1)[0]
+        elif line.startswith("chat_hot_store_errors_total{"):
+            name = "error"
+        elif line.startswith("chat_hot_store_skipped_total{"):
+            name = "skipped"
+        else:
+            continue
+        counts[name] = counts.get(name, 0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 # --- checks --------------------------------------------------------------------------------------
 
 
@@ -428,6 +447,8 @@ def service_env(database_url: str, redis_url: str, work_dir: Path) -> dict[str, 
         # Throttling runs on every POST, but the load generator is one client.
         "CHAT_THROTTLE_RATE": "1000000000/s",
         "LOG_FILE": str(work_dir / "chat_server.log"),
+        # As deployed: /metrics adds up every worker's counters.
+        "PROMETHEUS_MULTIPROC_DIR": str(work_dir / "metrics"),
         "DATA_DIR": str(work_dir / "data"),
     }
 
@@ -457,7 +478,17 @@ def run_service(args, load: Load, database_url: str, label: str, work_dir: Path)
         )
         if cached != WARM_IDS:
             read.checks.append(f"only {cached} of {WARM_IDS} warmed ids in the hot store")
+        before = hot_store_counts(server.port)
         load.measure(read, "read", server, args.duration, ids)
+        after = hot_store_counts(server.port)
+        served = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+        if served.get("hit", 0) < 0.99 * read.requests:
+            read.checks.append(
+                "the hot store answered only {hit:.0f} reads (misses {miss:.0f}, errors {error:.0f}, "
+                "skipped after a failure {skipped:.0f})".format(
+                    **{"hit": 0, "miss": 0, "error": 0, "skipped": 0, **served}
+                )
+            )
         results.append(read)
 
         collect = Result("GET /chats/<user>", label)
