@@ -54,6 +54,7 @@ class Config:
     hsts_seconds: int
     hsts_include_subdomains: bool
     hsts_preload: bool
+    log_rotation: str
     log_format: str
     static_root: Path
     metrics_dir: Path | None
@@ -288,6 +289,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     if not log_file.parent.is_dir():
         raise ImproperlyConfigured(f"LOG_FILE: the folder {log_file.parent} does not exist.")
 
+    log_rotation = (_text(env, "LOG_ROTATION", "size") or "size").lower()
+    if log_rotation not in {"size", "external"}:
+        raise ImproperlyConfigured(f"LOG_ROTATION: expected size or external, got {log_rotation!r}.")
     log_format = (_text(env, "LOG_FORMAT", "text") or "text").lower()
     if log_format not in {"text", "json"}:
         raise ImproperlyConfigured(f"LOG_FORMAT: expected text or json, got {log_format!r}.")
@@ -315,6 +319,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         hsts_seconds=_integer(env, "HSTS_SECONDS", ONE_YEAR_SECONDS, minimum=0, maximum=2 * ONE_YEAR_SECONDS),
         hsts_include_subdomains=_boolean(env, "HSTS_INCLUDE_SUBDOMAINS", True),
         hsts_preload=_boolean(env, "HSTS_PRELOAD", False),
+        log_rotation=log_rotation,
         log_format=log_format,
         static_root=_directory(env, "STATIC_ROOT", BASE_DIR / "EphemeralMessages" / "static"),
         # prometheus-client reads this variable itself; it is checked here so a bad

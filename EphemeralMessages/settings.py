@@ -144,6 +144,18 @@ CHAT = {
     "REDIS_TIMEOUT": CONFIG.redis_timeout,
 }
 
+if CONFIG.log_rotation == "size":
+    LOG_FILE_ROTATION = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "maxBytes": 10 * 1024 * 1024,
+        "backupCount": 5,
+    }
+else:
+    # A process that rotates the file by size leaves every other worker writing to
+    # the renamed file, so under several workers rotation is left to logrotate
+    # (deploy/logrotate/) and each process reopens the file once it has been moved.
+    LOG_FILE_ROTATION = {"class": "logging.handlers.WatchedFileHandler"}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -163,10 +175,8 @@ LOGGING = {
             "formatter": "json" if CONFIG.log_format == "json" else "standard",
         },
         "file": {
-            "class": "logging.handlers.RotatingFileHandler",
+            **LOG_FILE_ROTATION,
             "filename": str(CONFIG.log_file),
-            "maxBytes": 10 * 1024 * 1024,
-            "backupCount": 5,
             "encoding": "utf-8",
             "filters": ["request_id"],
             "formatter": "json" if CONFIG.log_format == "json" else "standard",

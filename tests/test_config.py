@@ -84,6 +84,7 @@ def test_debug_is_only_on_when_asked(load):
         ({"CHAT_TRUSTED_PROXIES": "10.0.0.1,not-an-ip"}, "CHAT_TRUSTED_PROXIES"),
         ({"CHAT_RETENTION_DAYS": "a month"}, "CHAT_RETENTION_DAYS"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"LOG_ROTATION": "weekly"}, "LOG_ROTATION"),
         ({"LOG_FILE": "/no/such/folder/chat_server.log"}, "LOG_FILE"),
     ],
 )
@@ -116,3 +117,33 @@ def test_the_service_refuses_to_start_with_a_bad_setting(tmp_path):
 
     assert result.returncode != 0
     assert "CHAT_MAX_TIMEOUT: expected a whole number, got 'forever'." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rotation", "handler"),
+    [("size", "logging.handlers.RotatingFileHandler"), ("external", "logging.handlers.WatchedFileHandler")],
+)
+def test_log_rotation_picks_the_file_handler(tmp_path, rotation, handler):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.LOGGING['handlers']['file']['class'])",
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "EphemeralMessages.settings",
+            "DATA_DIR": str(tmp_path),
+            "LOG_FILE": str(tmp_path / "chat_server.log"),
+            "LOG_ROTATION": rotation,
+        },
+        capture_output=True,
+        text=True,
+        cwd=config.BASE_DIR,
+        check=True,
+    )
+
+    assert result.stdout.strip() == handler
