@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from restapi.storage.hot import hot_store
 from tests.support.processes import TEST_THROTTLE_RATE, HungRedis, RedisServer
+from tests.support.tools import missing
 
 CONFIGURED_REDIS_URL = os.environ.get("REDIS_URL")
 
@@ -90,7 +91,7 @@ def private_redis(
 ) -> Iterator[RedisServer]:
     """A redis-server of the test's own, used as the hot store; the test may stop and restart it."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        missing("redis-server", install="apt-get install -y redis-server")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     chat_settings(REDIS_URL=server.url)

@@ -23,6 +23,7 @@ import rest_framework
 
 from tests.hardening.http import Answer, call
 from tests.support.processes import PROJECT_DIR, ServiceProcess, free_port, wait_for_port
+from tests.support.tools import missing
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -94,7 +95,7 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_blocker) -> Iterator[Stack]:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
-        pytest.fail("nginx is not installed: apt-get install -y nginx", pytrace=False)
+        missing("nginx", install="apt-get install -y nginx")
     tmp = tmp_path_factory.mktemp("deploy")
     static_root = tmp / "static"
     env = {
