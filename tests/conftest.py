@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from restapi.storage.hot import hot_store
+from tests.support.postgres import PostgresCluster, postgres_bin_dir
 from tests.support.processes import TEST_THROTTLE_RATE, HungRedis, RedisServer
 from tests.support.tools import missing
 
@@ -111,3 +112,19 @@ def hung_redis(chat_settings: Callable[..., None]) -> Iterator[HungRedis]:
 @pytest.fixture
 def redis_client(private_redis: RedisServer) -> redis.Redis:
     return redis.Redis.from_url(private_redis.url)
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PostgresCluster]:
+    """A migrated PostgreSQL cluster of the tests' own, which they may stop, start and damage."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        missing("the PostgreSQL server (initdb, pg_ctl)", install="apt-get install -y postgresql")
+    cluster = PostgresCluster(bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.migrate()
+        yield cluster
+    finally:
+        cluster.remove()

@@ -48,7 +48,8 @@ def test_server_database_settings(load):
     loaded = load(**SERVER_DATABASE, REDIS_URL="redis://127.0.0.1:6379/2", REDIS_TIMEOUT="0.05")
 
     assert not loaded.embedded
-    assert loaded.database["ENGINE"] == "django.db.backends.postgresql"
+    # Django's PostgreSQL backend with a health check that needs no round trip.
+    assert loaded.database["ENGINE"] == "restapi.storage.postgresql"
     assert loaded.database["CONN_HEALTH_CHECKS"] is True
     assert loaded.allowed_hosts == ["chat.example.com"]
     assert (loaded.redis_url, loaded.redis_timeout) == ("redis://127.0.0.1:6379/2", 0.05)

@@ -9,7 +9,7 @@ import pytest
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from tests.hardening.http import call
-from tests.hardening.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster
 from tests.support.processes import running_service
 
 pytestmark = pytest.mark.server

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from EphemeralMessages import config
 from tests.hardening.http import call
-from tests.hardening.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster
 from tests.support.processes import PROJECT_DIR, TEST_SECRET_KEY, running_service
 
 # The production environment docs/OPERATIONS.md documents.
