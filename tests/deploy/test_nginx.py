@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,8 @@ import pytest
 import rest_framework
 
 from tests.hardening.http import Answer, call
-from tests.support.processes import PROJECT_DIR, ServiceProcess, free_port, wait_for_port
+from tests.support.nginx import find_nginx, running_nginx
+from tests.support.processes import PROJECT_DIR, ServiceProcess
 from tests.support.tools import missing
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -42,44 +42,6 @@ def logged(path: Path, text: str) -> bool:
     return True
 
 
-def render_site(template: str, *, port: int, upstream_port: int, static_root: Path, access_log: Path) -> str:
-    """The site file with this host's values in place of the production ones it ships with."""
-    replacements = {
-        "    listen 80;\n": f"    listen 127.0.0.1:{port};\n",
-        "    listen [::]:80;\n": "",
-        "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
-        "alias /srv/ephemeral-messages/static/;": f"alias {static_root}/;",
-        "/var/log/nginx/ephemeral-messages.access.log": str(access_log),
-    }
-    for production, local in replacements.items():
-        assert template.count(production) == 1, f"the site template no longer contains {production!r}"
-        template = template.replace(production, local)
-    return template
-
-
-def nginx_conf(prefix: Path, site: Path) -> str:
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    # As root, nginx's workers would switch to an unprivileged user that cannot
-    # read the test's private temporary folders.
-    user = "user root;" if os.geteuid() == 0 else ""
-    return f"""
-daemon off;
-worker_processes 1;
-pid {prefix / "nginx.pid"};
-error_log {prefix / "error.log"} warn;
-{user}
-events {{ worker_connections 256; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-{temp_paths}
-    include {site};
-}}
-"""
-
-
 @dataclass
 class Stack:
     url: str
@@ -93,7 +55,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_blocker) -> Iterator[Stack]:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    nginx = find_nginx()
     if nginx is None:
         missing("nginx", install="apt-get install -y nginx")
     tmp = tmp_path_factory.mktemp("deploy")
@@ -116,30 +78,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_b
     service.start()
 
     prefix = tmp / "nginx"
-    prefix.mkdir()
-    port = free_port()
-    access_log = prefix / "access.log"
-    site = prefix / "ephemeral-messages.conf"
-    template = (DEPLOY / "nginx" / "ephemeral-messages.conf").read_text()
-    site.write_text(
-        render_site(template, port=port, upstream_port=service.port, static_root=static_root, access_log=access_log)
-    )
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_conf(prefix, site))
-    process = subprocess.Popen(
-        [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        try:
-            wait_for_port(port)
-        except TimeoutError:
-            pytest.fail(f"nginx did not start: {(prefix / 'error.log').read_text()}", pytrace=False)
-        yield Stack(f"http://127.0.0.1:{port}", service, static_root, access_log)
+        with running_nginx(nginx, prefix, upstream_port=service.port, static_root=static_root) as port:
+            yield Stack(f"http://127.0.0.1:{port}", service, static_root, prefix / "access.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
         service.stop()
 
 
@@ -159,6 +103,26 @@ def test_the_three_endpoints_through_nginx(stack: Stack) -> None:
     assert collected.json() == [{"id": message_id, "text": "through nginx"}]
     assert collected.headers["cache-control"] == "no-store"
     assert stack.call("GET", "/chats/ann").json() == []
+
+
+def established_peers(port: int) -> set[int]:
+    """The remote ports of the open TCP connections to local ``port`` (from /proc/net/tcp)."""
+    peers = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if state == "01" and int(local.split(":")[1], 16) == port:
+            peers.add(int(remote.split(":")[1], 16))
+    return peers
+
+
+def test_nginx_keeps_its_connections_to_gunicorn_open(stack: Stack) -> None:
+    used = set()
+    for _ in range(20):
+        assert stack.call("GET", "/health").status == 200
+        used |= established_peers(stack.service.port)
+    # Without keep-alive each request would open (and close) a connection of its
+    # own, and none would be open between requests; nginx runs one worker per core.
+    assert 1 <= len(used) <= 2 * (os.cpu_count() or 1)
 
 
 def test_a_static_file_is_served_by_nginx_from_static_root(stack: Stack) -> None:
