@@ -1,5 +1,5 @@
 # make run   install into .venv, migrate, serve the embedded default at http://127.0.0.1:9000
-# make bench install into .venv, run the benchmark (bench/run.py; BENCH_ARGS=--soak 300 etc.)
+# make bench install into .venv, run the benchmark (bench/run.py, behind nginx; BENCH_ARGS=--soak 300 etc.)
 # make test  install into .venv, run the suite on the embedded backend, and again on
 #            PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set
 PYTHON ?= python3
@@ -34,4 +34,4 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

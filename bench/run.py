@@ -2,11 +2,13 @@
 The benchmark: the service under gunicorn on PostgreSQL + Redis, against a
 bare Django view served the same way, loaded with wrk at 64 connections.
 
-    make bench                           # or: .venv/bin/python bench/run.py
-    .venv/bin/python bench/run.py --soak 300
+    make bench                           # or: .venv/bin/python -m bench.run
+    .venv/bin/python -m bench.run --soak 300
 
-It starts both servers with deploy/gunicorn.conf.py (GUNICORN_* variables
-override it, as in production), seeds the data each scenario needs, loads
+It starts both servers as production runs them: gunicorn with
+deploy/gunicorn.conf.py (GUNICORN_* variables override it) behind nginx with
+deploy/nginx/ephemeral-messages.conf (--direct loads gunicorn itself instead).
+It seeds the data each scenario needs, loads
 POST /chat, GET /chat/<id> (from the hot store), GET /chats/<username> (one
 live message per inbox) and a 50/25/25 mix, first with 10^4 messages in the
 table and then with 10^7 (kept in a database of its own, seeded once and
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -44,6 +46,8 @@ import psycopg
 import redis
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.support.nginx import find_nginx, running_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPTS = ROOT / "bench" / "wrk"
@@ -97,14 +101,12 @@ class Server:
 
     def __init__(self, app: str, env: dict[str, str], log_dir: Path, name: str) -> None:
         self.port = free_port()
+        # Where the load goes: gunicorn itself, or the nginx in front of it.
+        self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
         self.env = env
         self.log = log_dir / f"{name}.gunicorn.log"
         self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
         with self.log.open("ab") as log:
@@ -160,10 +162,16 @@ class Server:
 
 
 @contextmanager
-def serving(app: str, env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
+def serving(app: str, env: dict[str, str], log_dir: Path, name: str, nginx: str | None) -> Iterator[Server]:
+    """gunicorn serving ``app``, behind the shipped nginx site unless ``nginx`` is None."""
     server = Server(app, env, log_dir, name).start()
     try:
-        yield server
+        if nginx is None:
+            yield server
+            return
+        with running_nginx(nginx, log_dir / f"{name}.nginx", upstream_port=server.port, static_root=log_dir) as port:
+            server.url = f"http://127.0.0.1:{port}"
+            yield server
     finally:
         server.stop()
 
@@ -203,16 +211,17 @@ class Client:
 # --- load ----------------------------------------------------------------------------------------
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+def ensure_installed(package: str, find: Callable[[], str | None]) -> str:
+    """The path of a Debian package's program, installing the package with apt-get when run as root."""
+    found = find()
     if found:
         return found
     if os.geteuid() != 0:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
-    print("installing wrk with apt-get", flush=True)
+        sys.exit(f"{package} is not installed: apt-get install -y {package}")
+    print(f"installing {package} with apt-get", flush=True)
     subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-qq"], check=False)
-    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", "wrk"], check=True)
-    return shutil.which("wrk") or sys.exit("wrk is still not on PATH")
+    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", package], check=True)
+    return find() or sys.exit(f"{package} is installed but its program is still not found")
 
 
 class Load:
@@ -446,6 +455,8 @@ def service_env(database_url: str, redis_url: str, work_dir: Path) -> dict[str, 
         "DEBUG": "0",
         # Throttling runs on every POST, but the load generator is one client.
         "CHAT_THROTTLE_RATE": "1000000000/s",
+        # As deployed behind nginx, which forwards the client's address.
+        "CHAT_TRUSTED_PROXIES": "127.0.0.1",
         "LOG_FILE": str(work_dir / "chat_server.log"),
         # As deployed: /metrics adds up every worker's counters.
         "PROMETHEUS_MULTIPROC_DIR": str(work_dir / "metrics"),
@@ -459,7 +470,7 @@ def run_service(args, load: Load, database_url: str, label: str, work_dir: Path)
     first, last = seed_live(database_url)
     ids = {"BENCH_ID_MIN": str(first), "BENCH_ID_MAX": str(last)}
     results = []
-    with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{label}") as server:
+    with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{label}", args.nginx) as server:
         # Every read in the read scenario is a hot-store hit.
         client = Client(server.port)
         for message_id in range(first, last + 1):
@@ -525,7 +536,7 @@ def run_soak(args, load: Load, work_dir: Path) -> tuple[Result, list[tuple[float
     ids = {"BENCH_ID_MIN": str(first), "BENCH_ID_MAX": str(last)}
     result = Result(f"mix soak {args.soak}s", rows_label(args.small_rows))
     samples: list[tuple[float, list[float]]] = []
-    with serving("EphemeralMessages.wsgi", env, work_dir, "soak") as server:
+    with serving("EphemeralMessages.wsgi", env, work_dir, "soak", args.nginx) as server:
         load.run("read", server.url, 3, ids)
         workers = server.workers()
         started = time.monotonic()
@@ -568,10 +579,11 @@ def print_table(results: list[Result], bare_rate: float) -> None:
         )
 
 
-def describe_settings() -> str:
+def describe_settings(nginx: str | None) -> str:
     names = sorted(name for name in os.environ if name.startswith("GUNICORN_"))
     overrides = ", ".join(f"{name}={os.environ[name]}" for name in names) or "none"
-    return f"gunicorn: {GUNICORN_CONF.relative_to(ROOT)}, overrides: {overrides}"
+    front = "gunicorn loaded directly" if nginx is None else "behind nginx (deploy/nginx)"
+    return f"gunicorn: {GUNICORN_CONF.relative_to(ROOT)}, overrides: {overrides}; {front}"
 
 
 def main() -> int:
@@ -587,10 +599,12 @@ def main() -> int:
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="also a mixed soak this long")
     parser.add_argument("--only-soak", action="store_true", help="only the bare view and the soak")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--direct", action="store_true", help="load gunicorn itself, without nginx in front")
     args = parser.parse_args()
     big_url = args.big_database_url or args.database_url.rstrip("/") + "_big"
 
-    wrk = ensure_wrk()
+    wrk = ensure_installed("wrk", lambda: shutil.which("wrk"))
+    args.nginx = None if args.direct else ensure_installed("nginx", find_nginx)
     work_dir = Path(tempfile.mkdtemp(prefix="ephemeral-bench-"))
     load = Load(wrk, args.connections, work_dir)
     base_env = service_env(args.database_url, args.redis_url, work_dir)
@@ -604,7 +618,7 @@ def main() -> int:
 
     results: list[Result] = []
     bare_rates = []
-    with serving(bare_app, bare_env, work_dir, "bare") as bare:
+    with serving(bare_app, bare_env, work_dir, "bare", args.nginx) as bare:
         load.run("bare", bare.url, 3)
         first = Result("bare Django view", "-")
         load.measure(first, "bare", bare, args.duration)
@@ -623,7 +637,7 @@ def main() -> int:
         results.append(soak)
 
     # The bare view again at the end, so the reference spans the same noise as the service.
-    with serving(bare_app, bare_env, work_dir, "bare") as bare:
+    with serving(bare_app, bare_env, work_dir, "bare", args.nginx) as bare:
         load.run("bare", bare.url, 3)
         last = Result("bare Django view", "-")
         load.measure(last, "bare", bare, args.duration)
@@ -637,7 +651,8 @@ def main() -> int:
     bare.cpu_seconds = first.cpu_seconds + last.cpu_seconds
     bare_rate = statistics.mean(bare_rates)
 
-    print(f"\n{os.cpu_count()} CPUs; {describe_settings()}; wrk -t1 -c{args.connections} -d{args.duration:g}s")
+    load_line = f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
+    print(f"\n{os.cpu_count()} CPUs; {describe_settings(args.nginx)}; {load_line}")
     print_table([bare, *results], bare_rate)
     if soak_samples:
         print("\nworker RSS during the soak (MiB, one column per worker):")
