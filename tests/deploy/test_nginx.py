@@ -21,6 +21,7 @@ import pytest
 import rest_framework
 
 from tests.hardening.http import Answer, call
+from tests.hardening.load import MessagingLoad
 from tests.support.nginx import find_nginx, running_nginx
 from tests.support.processes import PROJECT_DIR, ServiceProcess
 from tests.support.tools import missing
@@ -54,10 +55,15 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_blocker) -> Iterator[Stack]:
-    nginx = find_nginx()
-    if nginx is None:
+def nginx() -> str:
+    found = find_nginx()
+    if found is None:
         missing("nginx", install="apt-get install -y nginx")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(nginx: str, tmp_path_factory: pytest.TempPathFactory, django_db_setup, django_db_blocker) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("deploy")
     static_root = tmp / "static"
     env = {
@@ -189,3 +195,34 @@ def test_the_throttle_counts_the_client_nginx_forwarded(stack: Stack) -> None:
     assert int(limited.headers["retry-after"]) > 0
     # gunicorn's access log shows the forwarded chain nginx built: the real client last.
     assert logged(stack.service.output_file, '"203.0.113.3, 127.0.0.2"')
+
+
+def test_workers_recycled_under_load_lose_no_request_behind_nginx(
+    nginx: str, tmp_path: Path, django_db_blocker
+) -> None:
+    # nginx keeps connections to gunicorn open; a worker that exits after its
+    # max_requests closes the ones it holds. None of that may fail a request.
+    env = {"GUNICORN_MAX_REQUESTS": "20", "GUNICORN_MAX_REQUESTS_JITTER": "5", "CHAT_TRUSTED_PROXIES": "127.0.0.1"}
+    with django_db_blocker.unblock():
+        service = ServiceProcess(tmp_path, workers=2, env=env, config=DEPLOY / "gunicorn.conf.py")
+    service.start()
+    try:
+        with running_nginx(nginx, tmp_path / "nginx", upstream_port=service.port, static_root=tmp_path) as port:
+            load = MessagingLoad(f"http://127.0.0.1:{port}", threads=6, prefix="recycled")
+            with load.running():
+                deadline = time.monotonic() + 30
+                while worker_boots(service) < 10 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            load.drain()
+    finally:
+        service.stop()
+
+    assert worker_boots(service) >= 10, "the workers were not recycled"
+    assert load.errors == []
+    sent = {message_id for client in load.clients for message_id in client.sent}
+    collected = [message_id for client in load.clients for message_id in client.collected]
+    assert sorted(collected) == sorted(sent)
+
+
+def worker_boots(service: ServiceProcess) -> int:
+    return service.output_file.read_text().count("Booting worker")
