@@ -49,13 +49,18 @@ _STATEMENTS = {
         # statement had just updated and hand out more than the limit. SKIP LOCKED
         # lets concurrent collectors of one inbox pass over each other's rows
         # instead of queueing: a locked row is being handed out by someone else.
+        # Every id in the array is locked by this statement and was re-checked
+        # against collected_at IS NULL as it was locked, so the update itself
+        # needs no condition; repeating that one there let the planner, with
+        # stale statistics, read the whole partial index of uncollected messages
+        # on every collect (tests/storage/test_collect_plan.py).
         collect=(
             f"UPDATE {TABLE} SET expiration_date = {_POSTGRESQL_NOW}, collected_at = {_POSTGRESQL_NOW} "  # noqa: S608
             f"WHERE id = ANY(ARRAY("
             f"SELECT id FROM {TABLE} "
             f"WHERE username = %s AND collected_at IS NULL AND expiration_date > {_POSTGRESQL_NOW} "
             "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
-            ")) AND collected_at IS NULL "
+            ")) "
             "RETURNING id, text, expiration_date"
         ),
     ),
@@ -103,11 +108,12 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     Hand out up to ``limit`` of ``username``'s live messages, oldest first, and
     expire them, in one statement.
 
-    A row qualifies only while ``collected_at`` is NULL. A concurrent collector
-    that reaches the same row re-checks that condition after the first one
-    commits (PostgreSQL re-evaluates the WHERE clause of a row it waited for),
-    so a message is never returned twice, whatever the clocks of the two
-    transactions say.
+    A row qualifies only while ``collected_at`` is NULL, and the statement locks
+    every row it picks. A concurrent collector passes over a row that is locked;
+    one that reaches a row whose collector has already committed locks the new
+    version and re-checks the condition on it (PostgreSQL re-evaluates the WHERE
+    clause of a row that changed under it), which fails. So a message is never
+    returned twice, whatever the clocks of the two transactions say.
     """
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[connection.vendor].collect, [username, limit])
