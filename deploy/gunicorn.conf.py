@@ -41,6 +41,8 @@ workers = _env_int("GUNICORN_WORKERS", os.cpu_count() or 1, minimum=1)
 threads = _env_int("GUNICORN_THREADS", 8, minimum=1)
 
 # Seconds an idle keep-alive connection is held open for nginx's next request.
+# Keep it above nginx's upstream keepalive_timeout (4 s in deploy/nginx), so
+# that nginx closes idle connections first.
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 
 # A worker is replaced after this many requests (plus up to the jitter, so the
