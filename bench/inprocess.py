@@ -1,7 +1,7 @@
 """
 CPU per request of each endpoint with no HTTP server: the WSGI application called directly.
 
-    .venv/bin/python -m bench.inprocess                 # bare view, POST, read by id, collect
+    .venv/bin/python -m bench.inprocess                 # every scenario
     .venv/bin/python -m bench.inprocess --rounds 8 read
 
 Without gunicorn, nginx and the load generator competing for the two cores, the
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ephemeral_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/4"
-SCENARIOS = ("bare", "post", "read", "collect")
+SCENARIOS = ("bare", "post", "read", "read-live", "collect")
 WARM_UP = 200
 READ_IDS = 50
 
@@ -100,9 +100,11 @@ def requests_for(scenario: str, call: Caller) -> Callable[[int], Iterable[Reques
         return lambda n: [("GET", "/", b"")] * n
     if scenario == "post":
         return lambda n: [send(f"p{tag}-{i}") for i in range(n)]
-    if scenario == "read":
-        # Expired at once, so settled and kept in the hot store after the first read.
-        ids = [json.loads(call(*send(f"r{tag}", timeout=0)))["id"] for _ in range(READ_IDS)]
+    if scenario in ("read", "read-live"):
+        # Expired at once, a message is settled and kept in the hot store after its
+        # first read; a live one is read from the database every time.
+        timeout = 0 if scenario == "read" else 3600
+        ids = [json.loads(call(*send(f"r{tag}", timeout=timeout)))["id"] for _ in range(READ_IDS)]
         return lambda n: [("GET", f"/chat/{ids[i % READ_IDS]}", b"") for i in range(n)]
 
     counter = iter(range(10**9))

@@ -335,22 +335,37 @@ def expire_live(conn: psycopg.Connection, prefix: str) -> None:
     )
 
 
-def seed_live(url: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Seeded:
+    """The id ranges of the messages seed_live made: expired ones to read from the hot store, live ones."""
+
+    settled: tuple[int, int]
+    live: tuple[int, int]
+
+    @staticmethod
+    def wrk_env(ids: tuple[int, int]) -> dict[str, str]:
+        return {"BENCH_ID_MIN": str(ids[0]), "BENCH_ID_MAX": str(ids[1])}
+
+
+def seed_live(url: str) -> Seeded:
     """
     One live message in each of the INBOXES inboxes, and WARM_IDS expired messages to read by id (the hot
-    store holds only settled messages); returns the read ids' range.
+    store holds only settled messages).
     """
     with psycopg.connect(url) as conn:
         for prefix in ("inbox-", "mix-", "reader-"):
             expire_live(conn, prefix)
-        conn.execute(
+        live = conn.execute(
             """
-            INSERT INTO restapi_message (username, text, created_at, expiration_date)
-            SELECT 'inbox-' || i, 'waiting in inbox ' || i, now(), now() + interval '1 hour'
-            FROM generate_series(1, %s) AS i
+            WITH made AS (
+                INSERT INTO restapi_message (username, text, created_at, expiration_date)
+                SELECT 'inbox-' || i, 'waiting in inbox ' || i, now(), now() + interval '1 hour'
+                FROM generate_series(1, %s) AS i
+                RETURNING id
+            ) SELECT min(id), max(id) FROM made
             """,
             [INBOXES],
-        )
+        ).fetchone()
         first, last = conn.execute(
             """
             WITH made AS (
@@ -365,7 +380,7 @@ def seed_live(url: str) -> tuple[int, int]:
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE restapi_message")
-    return first, last
+    return Seeded(settled=(first, last), live=live)
 
 
 def table_rows(url: str) -> int:
@@ -467,8 +482,9 @@ def service_env(database_url: str, redis_url: str, work_dir: Path) -> dict[str, 
 def run_service(args, load: Load, database_url: str, label: str, work_dir: Path) -> list[Result]:
     env = service_env(database_url, args.redis_url, work_dir)
     redis.Redis.from_url(args.redis_url).flushdb()
-    first, last = seed_live(database_url)
-    ids = {"BENCH_ID_MIN": str(first), "BENCH_ID_MAX": str(last)}
+    seeded = seed_live(database_url)
+    first, last = seeded.settled
+    ids = Seeded.wrk_env(seeded.settled)
     results = []
     with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{label}", args.nginx) as server:
         # Every read in the read scenario is a hot-store hit.
@@ -502,6 +518,16 @@ def run_service(args, load: Load, database_url: str, label: str, work_dir: Path)
             )
         results.append(read)
 
+        # Live messages are never cached: each read asks the hot store, misses, and reads PostgreSQL.
+        live = Result("GET /chat/<id> live", label)
+        before = hot_store_counts(server.port)
+        load.measure(live, "read", server, args.duration, Seeded.wrk_env(seeded.live))
+        after = hot_store_counts(server.port)
+        hits = after.get("hit", 0) - before.get("hit", 0)
+        if hits:
+            live.checks.append(f"the hot store answered {hits:.0f} reads of live messages")
+        results.append(live)
+
         collect = Result("GET /chats/<user>", label)
         prefix = load.measure(collect, "collect", server, args.duration, {"BENCH_INBOX_FIRST": "1"})
         sizes = recorded(prefix, "inbox_size")
@@ -532,8 +558,7 @@ def run_soak(args, load: Load, work_dir: Path) -> tuple[Result, list[tuple[float
     # Recycling would hide a leak: the soak runs workers for their whole life.
     env["GUNICORN_MAX_REQUESTS"] = "0"
     redis.Redis.from_url(args.redis_url).flushdb()
-    first, last = seed_live(args.database_url)
-    ids = {"BENCH_ID_MIN": str(first), "BENCH_ID_MAX": str(last)}
+    ids = Seeded.wrk_env(seed_live(args.database_url).settled)
     result = Result(f"mix soak {args.soak}s", rows_label(args.small_rows))
     samples: list[tuple[float, list[float]]] = []
     with serving("EphemeralMessages.wsgi", env, work_dir, "soak", args.nginx) as server:
