@@ -523,8 +523,10 @@ def run_service(args, load: Load, database_url: str, label: str, work_dir: Path)
         before = hot_store_counts(server.port)
         load.measure(live, "read", server, args.duration, Seeded.wrk_env(seeded.live))
         after = hot_store_counts(server.port)
+        # Up to one request per connection of the cached-read scenario can still be
+        # finishing, behind nginx, when this one starts; any more hits would be live reads.
         hits = after.get("hit", 0) - before.get("hit", 0)
-        if hits:
+        if hits > args.connections:
             live.checks.append(f"the hot store answered {hits:.0f} reads of live messages")
         results.append(live)
 
