@@ -28,8 +28,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +46,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.support.nginx import find_nginx, running_nginx
+from tests.support.processes import free_port, stop_process_group, worker_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPTS = ROOT / "bench" / "wrk"
@@ -90,12 +89,6 @@ class Result:
 # --- servers -------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Server:
     """gunicorn with the production configuration, on a free loopback port."""
 
@@ -130,15 +123,7 @@ class Server:
         sys.exit(f"gunicorn did not answer within 30 s; see {self.log}")
 
     def workers(self) -> list[int]:
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                children.append(int(stat.parent.name))
-        return sorted(children)
+        return sorted(worker_pids(self.process.pid))
 
     def cpu_seconds(self) -> float:
         """CPU time the workers have used so far: a cost per request that other load on the machine barely moves."""
@@ -152,13 +137,8 @@ class Server:
         return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process:
+            stop_process_group(self.process, timeout=30)
 
 
 @contextmanager

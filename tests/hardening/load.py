@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from tests.hardening.http import call
+from tests.support.processes import worker_pids
 
 # Connection-level failures a client sees when the worker serving it dies.
 CONNECTION_LOST = (ConnectionError, http.client.HTTPException, TimeoutError, OSError)
@@ -147,11 +147,6 @@ class MessagingLoad:
     @property
     def collected_ids(self) -> list[int]:
         return [message_id for client in self.clients for message_id in client.collected]
-
-
-def worker_pids(master_pid: int) -> list[int]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
 
 
 def kill_one_worker(master_pid: int) -> int:

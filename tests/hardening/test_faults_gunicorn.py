@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from restapi.models import Message
-from tests.hardening.load import MessagingLoad, kill_one_worker, worker_pids
-from tests.support.processes import running_service, wait_for_port
+from tests.hardening.load import MessagingLoad, kill_one_worker
+from tests.support.processes import running_service, wait_for_port, worker_pids
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 

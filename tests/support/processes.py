@@ -29,6 +29,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def worker_pids(master_pid: int) -> list[int]:
+    """The process ids of a gunicorn master's current workers (its children)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    return [int(pid) for pid in children.split()]
+
+
+def stop_process_group(process: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM to a process started with ``start_new_session`` and its children; SIGKILL if it outlasts ``timeout``."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def wait_for_port(port: int, *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -132,8 +150,7 @@ class ServiceProcess:
     def worker_pids(self) -> list[int]:
         """The process ids of gunicorn's current workers (the master's children)."""
         assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        return [int(pid) for pid in children.split()]
+        return worker_pids(self.process.pid)
 
     def kill(self) -> None:
         """SIGKILL to the master and every worker: nothing gets to clean up."""
@@ -142,12 +159,8 @@ class ServiceProcess:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process:
+            stop_process_group(self.process, timeout=15)
 
 
 @contextlib.contextmanager
