@@ -247,6 +247,13 @@ UNAVAILABLE = OpenApiResponse(
     description="The message store cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
 )
 DATABASE_RETRY_AFTER = _retry_after(503, why="the message store is unavailable")
+SPECULATIVE = OpenApiResponse(
+    DetailSerializer,
+    description=(
+        "The request announced a prefetch or preview (`Sec-Purpose: prefetch`, `Purpose: prefetch`, "
+        "`X-Moz: prefetch` or `X-Purpose: preview`): nothing is read or changed. HEAD is refused with 405."
+    ),
+)
 
 API_ROOT = {
     "summary": "Describe the service and link to its endpoints",
@@ -318,6 +325,7 @@ READ = {
     ],
     "responses": {
         200: OpenApiResponse(MessageSerializer, description="The message, with its expiration date in UTC."),
+        403: SPECULATIVE,
         404: OpenApiResponse(DetailSerializer, description="No message has this id, or it was purged."),
         406: NOT_ACCEPTABLE,
         503: UNAVAILABLE,
@@ -357,6 +365,7 @@ COLLECT = {
             description="The collected messages, now expired; [] when there are none.",
         ),
         400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+        403: SPECULATIVE,
         404: OpenApiResponse(DetailSerializer, description="The path has no username, or the username contains /."),
         406: NOT_ACCEPTABLE,
         503: UNAVAILABLE,

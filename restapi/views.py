@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from restapi import schema, selectors, services
 from restapi.middleware import server_error_response
+from restapi.permissions import NotSpeculative
 from restapi.renderers import WebPageRenderer
 from restapi.serializers import (
     CollectedMessageSerializer,
@@ -65,8 +66,17 @@ class MessageCreateView(APIView):
         return Response({"id": message.id}, status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
+# HEAD is refused on the reads (405 with Allow: GET, OPTIONS) instead of being
+# answered like GET: on a collect it would expire messages nobody receives, and
+# on a read by id it would tell whether an id exists without being counted.
+READ_METHODS = ["get", "options"]
+
+
 class MessageDetailView(APIView):
     """One message by id, expired or not."""
+
+    http_method_names = READ_METHODS
+    permission_classes = [NotSpeculative]
 
     @extend_schema(**schema.READ)
     def get(self, request: Request, message_id: str) -> Response:
@@ -78,6 +88,9 @@ class MessageDetailView(APIView):
 
 class InboxView(APIView):
     """Collect every live message for a username; each one is expired as it is handed out."""
+
+    http_method_names = READ_METHODS
+    permission_classes = [NotSpeculative]
 
     @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:

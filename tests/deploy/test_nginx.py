@@ -226,3 +226,19 @@ def test_workers_recycled_under_load_lose_no_request_behind_nginx(
 
 def worker_boots(service: ServiceProcess) -> int:
     return service.output_file.read_text().count("Booting worker")
+
+
+def test_head_and_prefetches_through_nginx_collect_nothing(stack: Stack) -> None:
+    client = "127.0.0.6"
+    sent = stack.call("POST", "/chat", client=client, json_body={"username": "ivy", "text": "wait for me"})
+    assert sent.status == 201
+
+    head = stack.call("HEAD", "/chats/ivy", client=client)
+    assert head.status == 405
+    assert head.headers["allow"] == "GET, OPTIONS"
+    for header, value in [("Sec-Purpose", "prefetch;prerender"), ("Purpose", "prefetch"), ("X-Purpose", "preview")]:
+        assert stack.call("GET", "/chats/ivy", client=client, headers={header: value}).status == 403
+    assert stack.call("OPTIONS", "/chats/ivy", client=client).status == 200
+
+    collected = stack.call("GET", "/chats/ivy", client=client)
+    assert [message["text"] for message in collected.json()] == ["wait for me"]
