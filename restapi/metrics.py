@@ -27,6 +27,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -48,6 +49,11 @@ MESSAGES_COLLECTED = Counter("chat_messages_collected_total", "Messages handed o
 MESSAGES_EXPIRED_UNREAD = Counter(
     "chat_messages_expired_unread_total",
     "Messages that expired without being collected, counted when the retention purge deletes them.",
+)
+RETENTION_LAST_SUCCESS = Gauge(
+    "chat_retention_last_success_timestamp_seconds",
+    "Unix time at which the retention purge last finished without error.",
+    multiprocess_mode="mostrecent",
 )
 HOT_STORE_LOOKUPS = Counter(
     "chat_hot_store_lookups_total",

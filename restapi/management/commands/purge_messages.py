@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from restapi.metrics import RETENTION_LAST_SUCCESS
 from restapi.retention import DEFAULT_BATCH_SIZE, purge_expired_messages
 
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             raise CommandError("--pause must not be negative.")
         retention_days = settings.CHAT["RETENTION_DAYS"]
         result = purge_expired_messages(retention_days=retention_days, batch_size=batch_size, pause=pause)
+        RETENTION_LAST_SUCCESS.set_to_current_time()
         self.stdout.write(
             f"Deleted {result.deleted} messages expired before {result.cutoff.isoformat()} "
             f"(retention {retention_days} days, {result.batches} batches)."
