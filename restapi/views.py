@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -72,7 +74,22 @@ class MessageCreateView(APIView):
 READ_METHODS = ["get", "options"]
 
 
-class MessageDetailView(APIView):
+class NoStoreAPIView(APIView):
+    """
+    A view whose every answer, errors included, carries ``Cache-Control: no-store``.
+
+    A shared cache that kept a read would go on serving a live text after its
+    message was collected, and one that kept a collect would hand the same
+    messages out twice.
+    """
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class MessageDetailView(NoStoreAPIView):
     """One message by id, expired or not."""
 
     http_method_names = READ_METHODS
@@ -86,7 +103,7 @@ class MessageDetailView(APIView):
         return Response(MessageSerializer(message).data)
 
 
-class InboxView(APIView):
+class InboxView(NoStoreAPIView):
     """Collect every live message for a username; each one is expired as it is handed out."""
 
     http_method_names = READ_METHODS
@@ -98,8 +115,6 @@ class InboxView(APIView):
         serializer.is_valid(raise_exception=True)
         collection = services.collect_inbox(username=serializer.validated_data["username"])
         response = Response(CollectedMessageSerializer(collection.messages, many=True).data)
-        # A cached copy would hand the same messages out twice.
-        response["Cache-Control"] = "no-store"
         response["X-More-Messages"] = "true" if collection.more_waiting else "false"
         return response
 

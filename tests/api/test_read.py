@@ -26,6 +26,14 @@ def test_live_message_is_shown_with_its_expiration_date(api, send):
     assert datetime.fromisoformat(body["expiration_date"]) == stored.expiration_date.astimezone(UTC)
 
 
+def test_no_cache_may_keep_a_message(api, send):
+    """A shared cache must not keep a live text, nor a 404 for an id about to be used."""
+    message_id = send(username="ann", text="hello").json()["id"]
+
+    assert "no-store" in api.get(f"/chat/{message_id}")["Cache-Control"]
+    assert "no-store" in api.get("/chat/987654")["Cache-Control"]
+
+
 def test_trailing_slash_is_accepted(api, send):
     message_id = send(username="ann", text="hello").json()["id"]
 
