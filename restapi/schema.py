@@ -12,7 +12,8 @@ service, so the two cannot drift apart unnoticed.
 from __future__ import annotations
 
 import functools
-import sys
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from restapi.characters import is_invisible
 from restapi.serializers import (
     TIMEOUT_MAX_DIGITS,
     USERNAME_MAX_LENGTH,
@@ -32,20 +34,26 @@ from restapi.serializers import (
     UsernameField,
 )
 
-USERNAME_RULE = f"1 to {USERNAME_MAX_LENGTH} characters: letters, digits and @ . + - _ only."
+USERNAME_RULE = (
+    f"1 to {USERNAME_MAX_LENGTH} characters: letters of any script (with the marks that follow them), "
+    "digits and @ . + - _ only; no invisible characters. The name is normalised to NFKC (fullwidth, "
+    "ligature and decomposed spellings are the same inbox as their plain form) and is case-sensitive."
+)
 
 # JSON Schema patterns are ECMA-262 regular expressions, searched rather than
-# matched. There \w is ASCII only, while the serializers use Python's Unicode
-# \w, so the schema names the Unicode classes that \w stands for; \s differs
-# too, so the white space that str.strip() removes is listed character by
-# character. \Z does not exist there; "$" ends the string.
-USERNAME_PATTERN = r"^[\p{L}\p{N}_.@+-]+$"
+# matched. The serializers classify characters by their Unicode category, so
+# the schema names the same Unicode classes. Where a rule needs characters
+# that no property class names (the marks, which tools approximate with
+# unassigned code points; the characters that do not make a text non-blank),
+# they are listed, as ranges of the Basic Multilingual Plane: characters
+# beyond it would need escapes that not every reader of a schema understands.
+# \Z does not exist there; "$" ends the string.
 
 
 @functools.cache
-def _python_whitespace() -> str:
-    """The characters for which str.isspace() is true, as a character class body of ranges."""
-    codes = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+def _bmp_class(predicate: Callable[[str], bool]) -> str:
+    """The characters of the Basic Multilingual Plane for which ``predicate`` holds, as a class body of ranges."""
+    codes = [code for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF and predicate(chr(code))]
     runs: list[list[int]] = []
     for code in codes:
         if runs and runs[-1][1] == code - 1:
@@ -55,9 +63,18 @@ def _python_whitespace() -> str:
     return "".join(rf"\u{a:04x}" if a == b else rf"\u{a:04x}-\u{b:04x}" for a, b in runs)
 
 
+def _is_visible_mark(character: str) -> bool:
+    return unicodedata.category(character)[0] == "M" and not is_invisible(character)
+
+
+def username_pattern() -> str:
+    """Letters, each followed by any marks, digits and @ . + - _; the invisible letters are named in the text."""
+    return rf"^(?:\p{{L}}[{_bmp_class(_is_visible_mark)}]*|[\p{{N}}_.@+-])+$"
+
+
 def text_pattern() -> str:
-    """Any text without NUL (which DRF refuses) that is not white space only (which the serializer refuses)."""
-    return rf"^[^\x00]*[^\x00{_python_whitespace()}][^\x00]*$"
+    """Any text without NUL (which DRF refuses) that has a visible character (or the serializer refuses it)."""
+    return rf"^[^\x00]*[^{_bmp_class(is_invisible)}][^\x00]*$"
 
 
 def decimal_up_to(maximum: int) -> str:
@@ -84,7 +101,7 @@ def username_schema() -> dict[str, Any]:
         "type": "string",
         "minLength": 1,
         "maxLength": USERNAME_MAX_LENGTH,
-        "pattern": USERNAME_PATTERN,
+        "pattern": username_pattern(),
         "description": f"The recipient: {USERNAME_RULE}",
         "example": "ann",
     }
@@ -109,7 +126,8 @@ class MessageTextFieldExtension(OpenApiSerializerFieldExtension):
             "pattern": text_pattern(),
             "description": (
                 f"The message: 1 to {max_length} characters of any Unicode text except NUL, kept exactly as sent. "
-                "Text of white space only is refused as blank."
+                "Text with nothing visible (only white space, control characters, or invisible characters "
+                "such as a zero-width space, a byte-order mark or U+3164 HANGUL FILLER) is refused as blank."
             ),
             "example": "See you at noon.",
         }

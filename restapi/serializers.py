@@ -15,11 +15,9 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from restapi.characters import USERNAME_MAX_LENGTH, is_blank, normalise_username
 from restapi.storage import StoredMessage
 
-USERNAME_MAX_LENGTH = 150
-# Letters, digits and @ . + - _ : the characters Django accepts in a username.
-USERNAME_PATTERN = re.compile(r"^[\w.@+-]+\Z")
 _DIGITS = re.compile(r"^[0-9]+\Z")
 # Longer than any allowed timeout, and too long for int() to parse safely.
 TIMEOUT_MAX_DIGITS = 20
@@ -48,16 +46,21 @@ class StrictCharField(serializers.CharField):
 
 
 class UsernameField(StrictCharField):
+    """A username, as the inbox it names: see :func:`restapi.characters.normalise_username`."""
+
     default_error_messages = {
-        "invalid": ("Enter a username of 1 to 150 characters: letters, digits and @ . + - _ only."),
+        "invalid": f"Enter a username of 1 to {USERNAME_MAX_LENGTH} characters: letters, digits and @ . + - _ only.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=USERNAME_MAX_LENGTH, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        username = super().to_internal_value(data)
-        if username and not USERNAME_PATTERN.match(username):
+        raw = super().to_internal_value(data)
+        if not raw:
+            return raw
+        username = normalise_username(raw)
+        if username is None:
             self.fail("invalid")
         return username
 
@@ -70,7 +73,7 @@ class MessageTextField(StrictCharField):
 
     def to_internal_value(self, data: Any) -> str:
         text = super().to_internal_value(data)
-        if not text.strip():
+        if is_blank(text):
             self.fail("blank")
         max_length = settings.CHAT["MAX_TEXT_LENGTH"]
         if len(text) > max_length:

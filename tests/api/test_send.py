@@ -65,7 +65,17 @@ def test_accepted_usernames(send, username):
 
 @pytest.mark.parametrize(
     "text",
-    ["x", "x" * 512, " padded ", "line\nbreak", "émoji 🎉", "<b>&amp;</b>'; DROP TABLE x; --", "$(rm -rf /)"],
+    [
+        "x",
+        "x" * 512,
+        " padded ",
+        "line\nbreak",
+        "émoji 🎉",
+        "\u200bvisible\u200b",
+        "\u2800x",
+        "<b>&amp;</b>'; DROP TABLE x; --",
+        "$(rm -rf /)",
+    ],
 )
 def test_accepted_texts_are_stored_exactly(send, text):
     response = send(username="ann", text=text)
@@ -89,6 +99,13 @@ def test_accepted_texts_are_stored_exactly(send, text):
         ({"username": "ann"}, "text", "required"),
         ({"username": "ann", "text": ""}, "text", "blank"),
         ({"username": "ann", "text": "   \n\t"}, "text", "blank"),
+        ({"username": "ann", "text": "\u200b"}, "text", "blank"),  # zero-width space
+        ({"username": "ann", "text": "\ufeff"}, "text", "blank"),  # byte-order mark
+        ({"username": "ann", "text": "\u3164\u3164"}, "text", "blank"),  # Hangul filler
+        ({"username": "ann", "text": "\u2800"}, "text", "blank"),  # braille pattern blank
+        ({"username": "ann", "text": " \u200d\u2060\u00ad\ufe0f\u034f "}, "text", "blank"),
+        ({"username": "ann", "text": "\U000e0020\U000e0041"}, "text", "blank"),  # tag characters
+        ({"username": "ann", "text": "\x01\x7f"}, "text", "blank"),  # control characters
         ({"username": "ann", "text": "x" * 513}, "text", "no more than 512"),
         ({"username": "ann", "text": 7}, "text", "string"),
         ({"username": "ann", "text": {"a": 1}}, "text", "string"),
