@@ -28,6 +28,31 @@ def test_body_that_is_not_a_json_object_is_400(api, db, body, detail):
     assert not Message.objects.exists()
 
 
+# Words of Python's, not of HTTP or JSON: a client cannot act on them.
+PYTHON_INTERNALS = ("sys.", "set_int_max_str_digits", "codec", "(char ", "stream", "Traceback", "Error:", "repr")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (b'{"username": "ann", "text": "hi", "timeout": ' + b"9" * 5000 + b"}", "application/json", "digits"),
+        (b'{"username": "ann", "text": "\xff\xfe"}', "application/json", "not valid UTF-8"),
+        (b'{"username": "ann"}', "application/json; charset=utf-16", "not valid UTF-16"),
+        (b'{"username": "ann", "text": NaN}', "application/json", "NaN"),
+        (b'{"username": "ann", "text": -Infinity}', "application/json", "Infinity"),
+        (b'{"username": "ann", "text": "hi",', "application/json", "line 1, column 34"),
+    ],
+)
+def test_parse_errors_say_what_is_wrong_in_the_clients_terms(api, db, body, content_type, detail):
+    response = api.generic("POST", "/chat", body, content_type=content_type)
+
+    assert response.status_code == 400
+    message = response.json()["detail"]
+    assert detail in message
+    assert not any(word in message for word in PYTHON_INTERNALS), message
+    assert not Message.objects.exists()
+
+
 def test_invalid_utf8_is_400(api, db):
     response = api.post("/chat", b'{"username": "ann", "text": "\xff\xfe"}', content_type="application/json")
 
