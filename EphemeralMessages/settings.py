@@ -166,6 +166,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "restapi.log.RequestIdFilter"},
+        "client_error": {"()": "restapi.log.ClientErrorFilter"},
     },
     "formatters": {
         "standard": {
@@ -193,6 +194,8 @@ LOGGING = {
         # SQL statements are logged only at DEBUG; connection failures always.
         "django.db.backends": {"level": CONFIG.log_level},
         "restapi": {"level": CONFIG.log_level},
+        # A Host the service does not serve is a client's mistake: a WARNING, not an ERROR with a traceback.
+        "django.security.DisallowedHost": {"filters": ["client_error"]},
     },
 }
 

@@ -33,10 +33,31 @@ def unbind_request_id(token: contextvars.Token) -> None:
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds ``request_id`` to every record, ``-`` outside a request."""
+    """
+    Adds ``request_id`` to every record, ``-`` outside a request.
+
+    Django logs each 4xx and 5xx answer ("Not Found: /x") once the middleware
+    has returned, when the request's id is no longer bound; those records carry
+    the request itself, and its id is taken from there.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = _request_id.get()
+        record.request_id = getattr(getattr(record, "request", None), "id", None) or _request_id.get()
+        return True
+
+
+class ClientErrorFilter(logging.Filter):
+    """
+    Logs a refused request as the client error it is: one WARNING line, no traceback.
+
+    Django logs a Host header outside ALLOWED_HOSTS as an ERROR with the stack of
+    the middleware that asked for the host; it is the client's mistake (or a
+    scanner's), answered with a 400, and nothing in the service went wrong.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.exc_info = record.exc_text = None
         return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -120,6 +121,8 @@ class InboxView(NoStoreAPIView):
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if isinstance(exception, DisallowedHost):
+        return JsonResponse({"detail": "The Host header names a host this service does not serve."}, status=400)
     return JsonResponse({"detail": "Bad request."}, status=400)
 
 

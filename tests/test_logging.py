@@ -78,3 +78,36 @@ def test_with_external_rotation_every_worker_writes_to_the_new_file_after_a_rota
     assert "Not Found: /before-0" in rotated
     assert "/after-" not in rotated
     assert all(f"Not Found: /after-{n}" in current for n in range(20))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "line"),
+    [
+        ("get", "/nowhere", None, "WARNING [{id}] django.request: Not Found: /nowhere"),
+        ("get", "/chat", None, "WARNING [{id}] django.request: Method Not Allowed: /chat"),
+        ("post", "/chat", {"username": "ann smith", "text": "hi"}, "WARNING [{id}] django.request: Bad Request: /chat"),
+    ],
+)
+def test_the_warning_for_a_client_error_carries_the_request_id_sent_back(api, db, log_text, method, path, body, line):
+    response = getattr(api, method)(path, body, format="json", HTTP_X_REQUEST_ID="trace-4xx")
+
+    assert response.status_code in (400, 404, 405)
+    assert response["X-Request-ID"] == "trace-4xx"
+    assert line.format(id="trace-4xx") in log_text()
+
+
+def test_a_request_id_made_by_the_service_is_on_its_warning_too(api, db, log_text):
+    response = api.get("/nowhere-either")
+
+    assert f"WARNING [{response['X-Request-ID']}] django.request: Not Found: /nowhere-either" in log_text()
+
+
+def test_a_host_the_service_does_not_serve_is_one_warning_line(api, db, log_text):
+    response = api.get("/chat/1", HTTP_HOST="evil.example", HTTP_X_REQUEST_ID="trace-host")
+
+    assert response.status_code == 400
+    assert response["X-Request-ID"] == "trace-host"
+    assert "Host header" in response.json()["detail"]
+    logged = [line for line in log_text().splitlines() if line.strip()]
+    assert len(logged) == 1, logged
+    assert "WARNING [trace-host] django.security.DisallowedHost: Invalid HTTP_HOST header: 'evil.example'" in logged[0]
