@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -131,10 +132,14 @@ def _database(env: Mapping[str, str], data_dir: Path) -> tuple[dict[str, Any], b
     if url is None:
         path = data_dir / "messages.sqlite3"
         return _sqlite_settings(path), True
+    url, hosts, ports = _split_host_list(url)
     try:
         database = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     except Exception as exc:  # dj-database-url raises several types for bad URLs.
         raise ImproperlyConfigured(f"DATABASE_URL: cannot parse {url!r}: {exc}") from None
+    if hosts:
+        # libpq takes the lists as they are and tries the hosts in order.
+        database["HOST"], database["PORT"] = hosts, ports
     engine = database.get("ENGINE", "")
     if engine == "django.db.backends.sqlite3":
         return _sqlite_settings(Path(database["NAME"])), True
@@ -146,6 +151,35 @@ def _database(env: Mapping[str, str], data_dir: Path) -> tuple[dict[str, Any], b
     # A database that does not answer must not hold a worker for minutes.
     database["OPTIONS"].setdefault("connect_timeout", 5)
     return database, False
+
+
+def _split_host_list(url: str) -> tuple[str, str | None, str | None]:
+    """
+    Take libpq's list of hosts out of ``postgres://user@db1:5432,db2:5432/name?...``.
+
+    dj-database-url reads one host; libpq tries each of a list in turn, and with
+    ``target_session_attrs=read-write`` keeps the first that accepts writes, which
+    is how every app host finds the primary after a failover. Returns the URL with
+    the first host alone, and the hosts and ports as comma-separated lists (None
+    for a single host).
+    """
+    parts = urlsplit(url)
+    userinfo, at, host_list = parts.netloc.rpartition("@")
+    if "," not in host_list:
+        return url, None, None
+    hosts, ports = [], []
+    for item in host_list.split(","):
+        address = urlsplit(f"//{item}")
+        try:
+            host, port = address.hostname, address.port
+        except ValueError:  # a port that is not a number from 0 to 65535
+            host = None
+        if not host:
+            raise ImproperlyConfigured(f"DATABASE_URL: {item!r} in the host list is not host[:port].")
+        hosts.append(host)
+        ports.append(str(port or 5432))
+    first = parts._replace(netloc=f"{userinfo}{at}{host_list.split(',')[0]}")
+    return urlunsplit(first), ",".join(hosts), ",".join(ports)
 
 
 def _sqlite_settings(path: Path) -> dict[str, Any]:

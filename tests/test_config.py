@@ -55,6 +55,17 @@ def test_server_database_settings(load):
     assert (loaded.redis_url, loaded.redis_timeout) == ("redis://127.0.0.1:6379/2", 0.05)
 
 
+def test_a_list_of_database_hosts_is_handed_to_libpq_as_lists(load):
+    """Every app host finds the primary after a failover: libpq tries the hosts and keeps the writable one."""
+    url = "postgres://chat:secret@db1.internal:5433,[fd00::2],10.0.0.3:5432/chat?target_session_attrs=read-write"
+
+    database = load(**{**SERVER_DATABASE, "DATABASE_URL": url}).database
+
+    assert (database["HOST"], database["PORT"]) == ("db1.internal,fd00::2,10.0.0.3", "5433,5432,5432")
+    assert (database["USER"], database["PASSWORD"], database["NAME"]) == ("chat", "secret", "chat")
+    assert database["OPTIONS"]["target_session_attrs"] == "read-write"
+
+
 def test_debug_is_only_on_when_asked(load):
     assert load(DEBUG="true").debug is True
     assert load(DEBUG="0").debug is False
@@ -66,6 +77,8 @@ def test_debug_is_only_on_when_asked(load):
         ({"DEBUG": "maybe"}, "DEBUG"),
         ({"DATABASE_URL": "mysql://root@localhost/db", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "x"}, "DATABASE_URL"),
         ({"DATABASE_URL": "not a url at all"}, "DATABASE_URL"),
+        ({**SERVER_DATABASE, "DATABASE_URL": "postgres://u@db1:5432,db2:port/db"}, "DATABASE_URL"),
+        ({**SERVER_DATABASE, "DATABASE_URL": "postgres://u@db1:5432,/db"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgres://postgres@127.0.0.1/db", "ALLOWED_HOSTS": "x"}, "SECRET_KEY"),
         ({**SERVER_DATABASE, "SECRET_KEY": "django-insecure-" + "x" * 50}, "SECRET_KEY"),
         ({**SERVER_DATABASE, "SECRET_KEY": "short"}, "SECRET_KEY"),
