@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from restapi.log import bind_request_id, new_request_id, unbind_request_id
+from restapi.storage.database import dropped_read_only_server
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +58,10 @@ class JsonErrorMiddleware:
     """
     The last word on exceptions the views did not handle.
 
-    A database that cannot be reached is a 503 with ``Retry-After``; Django
-    drops the broken connection at the end of the request and the next request
-    connects afresh, so the service recovers by itself. Anything else is logged
+    A database that cannot be reached, or that refuses writes because it is not
+    the primary (during a failover), is a 503 with ``Retry-After``; the broken
+    or read-only connection is dropped and the next request connects afresh, so
+    the service recovers by itself. Anything else is logged
     with its traceback and answered with a JSON 500 naming the request id.
     """
 
@@ -70,7 +72,7 @@ class JsonErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, (OperationalError, InterfaceError)):
+        if isinstance(exception, (OperationalError, InterfaceError)) or dropped_read_only_server(exception):
             logger.error("database unavailable: %s", exception)
             response = JsonResponse(
                 {"detail": "The message store is unavailable; try again shortly.", "request_id": request.id},

@@ -28,6 +28,10 @@ TABLE = Message._meta.db_table
 # The largest id either database can hold; a larger one cannot exist.
 MAX_MESSAGE_ID = 2**63 - 1
 
+# SQLSTATE of a write refused because the server accepts none: a standby, a
+# primary being demoted, or a standby whose promotion has not finished.
+_READ_ONLY_SQL_TRANSACTION = "25006"
+
 
 @dataclass(frozen=True)
 class _Statements:
@@ -127,6 +131,21 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     # RETURNING follows no particular order.
     rows.sort()
     return [StoredMessage(row[0], username, row[1], _as_datetime(row[2])) for row in rows]
+
+
+def dropped_read_only_server(error: BaseException) -> bool:
+    """
+    Whether ``error`` is a write refused by a server that is not the primary (now);
+    if so, the connection is closed.
+
+    During a failover a connection can reach a server that is not, or not yet,
+    writable. Closing it makes the next request connect afresh, and find the
+    primary (libpq's ``target_session_attrs=read-write``, or the pooler's router).
+    """
+    if getattr(error.__cause__, "sqlstate", None) != _READ_ONLY_SQL_TRANSACTION:
+        return False
+    connection.close()
+    return True
 
 
 def has_live_messages(*, username: str) -> bool:

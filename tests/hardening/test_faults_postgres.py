@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
@@ -56,3 +57,28 @@ def test_every_endpoint_is_503_while_postgres_is_down_and_recovers_without_resta
 
     log = service.log_file.read_text()
     assert "database unavailable" in log
+
+
+def test_a_database_that_refuses_writes_is_503_until_it_takes_them_again(
+    private_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    """As a standby does, or a primary being demoted, or a standby not yet done being promoted."""
+    env = {"DATABASE_URL": private_postgres.url, "REDIS_URL": ""}
+    with running_service(tmp_path, workers=1, env=env) as service:
+        assert call(service.url, "POST", "/chat", json_body={"username": "ann", "text": "before"}).status == 201
+
+        set_read_only(private_postgres, "on")
+        for method, path, body in _requests(1)[:3:2]:
+            answer = call(service.url, method, path, json_body=body)
+            assert answer.status == 503, (method, path, answer.body)
+            assert answer.headers["retry-after"] == str(DATABASE_RETRY_AFTER_SECONDS)
+
+        set_read_only(private_postgres, "off")
+        assert call(service.url, "POST", "/chat", json_body={"username": "ann", "text": "after"}).status == 201
+        assert [m["text"] for m in call(service.url, "GET", "/chats/ann").json()] == ["before", "after"]
+
+
+def set_read_only(cluster: PostgresCluster, value: str) -> None:
+    with psycopg.connect(cluster.dsn, autocommit=True) as admin:
+        admin.execute(f"ALTER SYSTEM SET default_transaction_read_only = {value}")
+        admin.execute("SELECT pg_reload_conf()")
