@@ -1,10 +1,17 @@
 """
 Configuration read from the environment, parsed and validated in one place.
 
-``settings.py`` calls :func:`load` once at start-up. Every variable the service
-understands is read here and nowhere else; a bad value raises
-``ImproperlyConfigured`` with a message that names the variable, so the process
-stops before it serves a single request.
+``settings.py`` calls :func:`load` once at start-up and deploy/gunicorn.conf.py
+calls :func:`load_gunicorn`; nothing else in the service reads the environment.
+Values are parsed by environs (marshmallow's fields and validators); a bad value
+raises ``ImproperlyConfigured`` with a message that starts with the variable's
+name, so the process stops before it serves a single request. A blank value
+counts as unset.
+
+A new variable is one line in :func:`load` read through :class:`Environment`
+(or a small ``_name(env)`` function beside the others when it needs more than
+one type and a range, as ``DATABASE_URL`` does), one field of :class:`Config`,
+one row in README's table and one case in tests/test_config.py.
 """
 
 from __future__ import annotations
@@ -13,22 +20,25 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from environs import Env, EnvValidationError
+from marshmallow.validate import Range
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
 THROTTLE_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 _THROTTLE_RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_TRUE = {spelling for word in ("1", "true", "yes", "on") for spelling in (word, word.upper(), word.title())}
+_FALSE = {spelling for word in ("0", "false", "no", "off") for spelling in (word, word.upper(), word.title())}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -64,56 +74,107 @@ class Config:
     sentry_traces_sample_rate: float
 
 
-def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip()
+class _MappingEnv(Env):
+    """environs' parsers over a given mapping instead of ``os.environ``; a blank value counts as unset."""
+
+    def __init__(self, source: Mapping[str, str]) -> None:
+        super().__init__(eager=True)
+        self._source = source
+
+    def _get_value(self, env_key: str, default: Any) -> Any:
+        value = self._source.get(env_key)
+        if value is None or not value.strip():
+            return default
+        return value.strip()
 
 
-def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = env.get(name)
-    if value is None:
-        return default
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name}: expected one of 1/0, true/false, yes/no, on/off; got {value!r}.")
+class Environment:
+    """
+    Typed reads of one set of variables. environs (with marshmallow's fields and
+    validators) parses and checks each value; a failure becomes an
+    ``ImproperlyConfigured`` whose message starts with the variable's name.
+    """
 
+    def __init__(self, source: Mapping[str, str] | None = None) -> None:
+        self.source = os.environ if source is None else source
+        self._env = _MappingEnv(self.source)
 
-def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"\d{1,18}", raw):
-        raise ImproperlyConfigured(f"{name}: expected a whole number, got {raw!r}.")
-    value = int(raw)
-    if value < minimum or (maximum is not None and value > maximum):
+    def text(self, name: str, default: str | None = None) -> str | None:
+        return self._read(self._env.str, name, default)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self._read(
+            self._env.bool,
+            name,
+            default,
+            truthy=_TRUE,
+            falsy=_FALSE,
+            error_messages={"invalid": "expected one of 1/0, true/false, yes/no, on/off; got {input!r}."},
+        )
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
         bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise ImproperlyConfigured(f"{name}: must be {bounds}, got {value}.")
-    return value
+        return self._read(
+            self._env.int,
+            name,
+            default,
+            validate=Range(min=minimum, max=maximum, error=f"must be {bounds}, got {{input}}."),
+            error_messages={"invalid": "expected a whole number, got {input!r}."},
+        )
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        return self._read(
+            self._env.float,
+            name,
+            default,
+            validate=Range(min=minimum, max=maximum, error=f"must be between {minimum} and {maximum}, got {{input}}."),
+            error_messages={
+                "invalid": "expected a number, got {input!r}.",
+                "special": "expected a number, got {input!r}.",
+            },
+        )
+
+    def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
+        """One of ``choices`` (written in the case they are returned in), in any case."""
+        raw = self.text(name, default)
+        value = raw.upper() if choices[0].isupper() else raw.lower()
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name}: expected {', '.join(choices[:-1])} or {choices[-1]}, got {raw!r}.")
+        return value
+
+    def csv(self, name: str, default: Sequence[str]) -> list[str]:
+        items = self._read(self._env.list, name, list(default))
+        return [item.strip() for item in items if item.strip()]
+
+    def directory(self, name: str, default: Path | None) -> Path | None:
+        """An absolute folder path, created if missing."""
+        path = self._read(self._env.path, name, default)
+        if path is default:
+            return path
+        path = path.expanduser()
+        if not path.is_absolute():
+            raise ImproperlyConfigured(f"{name}: expected an absolute path, got {str(path)!r}.")
+        _make_directory(name, path)
+        return path
+
+    def is_blank(self, name: str) -> bool:
+        """Set, but to nothing but white space."""
+        return name in self.source and not self.source[name].strip()
+
+    @staticmethod
+    def _read(parse: Callable[..., _T], name: str, default: Any, **kwargs: Any) -> _T:
+        try:
+            return parse(name, default, **kwargs)
+        except EnvValidationError as exc:
+            messages = exc.error_messages if isinstance(exc.error_messages, list) else [str(exc)]
+            raise ImproperlyConfigured(f"{name}: {' '.join(messages)}") from None
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float) -> float:
-    raw = _text(env, name)
-    if raw is None:
-        return default
+def _make_directory(name: str, path: Path) -> None:
     try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected a number of seconds, got {raw!r}.") from None
-    if not minimum <= value <= maximum:
-        raise ImproperlyConfigured(f"{name}: must be between {minimum} and {maximum}, got {raw}.")
-    return value
-
-
-def _csv(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
-    raw = _text(env, name)
-    if raw is None:
-        return list(default)
-    return [item.strip() for item in raw.split(",") if item.strip()]
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}: cannot create {path}: {exc.strerror}.") from None
 
 
 def parse_throttle_rate(name: str, raw: str) -> str:
@@ -127,8 +188,8 @@ def parse_throttle_rate(name: str, raw: str) -> str:
     return f"{int(match.group(1))}/{match.group(2)}"
 
 
-def _database(env: Mapping[str, str], data_dir: Path) -> tuple[dict[str, Any], bool]:
-    url = _text(env, "DATABASE_URL")
+def _database(env: Environment, data_dir: Path) -> tuple[dict[str, Any], bool]:
+    url = env.text("DATABASE_URL")
     if url is None:
         path = data_dir / "messages.sqlite3"
         return _sqlite_settings(path), True
@@ -199,8 +260,8 @@ def _sqlite_settings(path: Path) -> dict[str, Any]:
     }
 
 
-def _secret_key(env: Mapping[str, str], data_dir: Path, *, embedded: bool, debug: bool) -> str:
-    key = _text(env, "SECRET_KEY")
+def _secret_key(env: Environment, data_dir: Path, *, embedded: bool, debug: bool) -> str:
+    key = env.text("SECRET_KEY")
     if key is None:
         if not embedded:
             raise ImproperlyConfigured(
@@ -233,9 +294,9 @@ def _embedded_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _trusted_proxies(env: Mapping[str, str]) -> list[str]:
+def _trusted_proxies(env: Environment) -> list[str]:
     networks = []
-    for item in _csv(env, "CHAT_TRUSTED_PROXIES", []):
+    for item in env.csv("CHAT_TRUSTED_PROXIES", []):
         try:
             networks.append(str(ipaddress.ip_network(item, strict=False)))
         except ValueError:
@@ -245,31 +306,17 @@ def _trusted_proxies(env: Mapping[str, str]) -> list[str]:
     return networks
 
 
-def _directory(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
-    """An absolute folder path; created if missing, like DATA_DIR."""
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        raise ImproperlyConfigured(f"{name}: expected an absolute path, got {raw!r}.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImproperlyConfigured(f"{name}: cannot create {path}: {exc.strerror}.") from None
-    return path
-
-
-def _metrics_dir(env: Mapping[str, str]) -> Path | None:
-    # prometheus-client switches to multi-process mode whenever the variable is
-    # present, even empty (and then writes its files into the working folder).
-    if "PROMETHEUS_MULTIPROC_DIR" in env and not env["PROMETHEUS_MULTIPROC_DIR"].strip():
+def _metrics_dir(env: Environment) -> Path | None:
+    # prometheus-client reads this variable itself, and switches to multi-process
+    # mode whenever it is present, even empty (then writing its files into the
+    # working folder); checked here so a bad value stops the start.
+    if env.is_blank("PROMETHEUS_MULTIPROC_DIR"):
         raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR: set but empty; give a folder or unset it.")
-    return _directory(env, "PROMETHEUS_MULTIPROC_DIR", None)
+    return env.directory("PROMETHEUS_MULTIPROC_DIR", None)
 
 
-def _sentry_dsn(env: Mapping[str, str]) -> str | None:
-    dsn = _text(env, "SENTRY_DSN")
+def _sentry_dsn(env: Environment) -> str | None:
+    dsn = env.text("SENTRY_DSN")
     if dsn is None:
         return None
     # Imported here: only a deployment that reports to Sentry needs the SDK loaded.
@@ -284,53 +331,40 @@ def _sentry_dsn(env: Mapping[str, str]) -> str | None:
     return dsn
 
 
-def load(env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the whole configuration from ``env`` (default: ``os.environ``)."""
-    env = os.environ if env is None else env
-    debug = _boolean(env, "DEBUG", False)
+def load(source: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the service's configuration from ``source`` (default: ``os.environ``)."""
+    env = Environment(source)
+    debug = env.boolean("DEBUG", False)
 
-    data_dir = Path(_text(env, "DATA_DIR", str(BASE_DIR / "data"))).expanduser()
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImproperlyConfigured(f"DATA_DIR: cannot create {data_dir}: {exc.strerror}.") from None
+    data_dir = Path(env.text("DATA_DIR", str(BASE_DIR / "data"))).expanduser()
+    _make_directory("DATA_DIR", data_dir)
 
     database, embedded = _database(env, data_dir)
     secret_key = _secret_key(env, data_dir, embedded=embedded, debug=debug)
 
-    allowed_hosts = _csv(env, "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if embedded else [])
+    allowed_hosts = env.csv("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if embedded else [])
     if not allowed_hosts:
         raise ImproperlyConfigured(
             "ALLOWED_HOSTS: must be set when DATABASE_URL points at a server database "
             "(a comma-separated list of the host names the service answers to)."
         )
 
-    redis_url = _text(env, "REDIS_URL")
+    redis_url = env.text("REDIS_URL")
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL: expected a redis://, rediss:// or unix:// URL, got {redis_url!r}.")
 
-    max_timeout = _integer(env, "CHAT_MAX_TIMEOUT", ONE_YEAR_SECONDS, minimum=1, maximum=100 * ONE_YEAR_SECONDS)
-    default_timeout = _integer(env, "CHAT_DEFAULT_TIMEOUT", 60, minimum=0)
+    max_timeout = env.integer("CHAT_MAX_TIMEOUT", ONE_YEAR_SECONDS, minimum=1, maximum=100 * ONE_YEAR_SECONDS)
+    default_timeout = env.integer("CHAT_DEFAULT_TIMEOUT", 60, minimum=0)
     if default_timeout > max_timeout:
         raise ImproperlyConfigured(
             f"CHAT_DEFAULT_TIMEOUT: must not exceed CHAT_MAX_TIMEOUT ({max_timeout}), got {default_timeout}."
         )
 
-    log_level = (_text(env, "LOG_LEVEL", "INFO") or "INFO").upper()
-    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ImproperlyConfigured(f"LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}.")
-    log_file = Path(_text(env, "LOG_FILE", "chat_server.log")).expanduser()
+    log_file = Path(env.text("LOG_FILE", "chat_server.log")).expanduser()
     if not log_file.is_absolute():
         log_file = BASE_DIR / log_file
     if not log_file.parent.is_dir():
         raise ImproperlyConfigured(f"LOG_FILE: the folder {log_file.parent} does not exist.")
-
-    log_rotation = (_text(env, "LOG_ROTATION", "size") or "size").lower()
-    if log_rotation not in {"size", "external"}:
-        raise ImproperlyConfigured(f"LOG_ROTATION: expected size or external, got {log_rotation!r}.")
-    log_format = (_text(env, "LOG_FORMAT", "text") or "text").lower()
-    if log_format not in {"text", "json"}:
-        raise ImproperlyConfigured(f"LOG_FORMAT: expected text or json, got {log_format!r}.")
 
     return Config(
         debug=debug,
@@ -340,28 +374,63 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         database=database,
         embedded=embedded,
         redis_url=redis_url,
-        redis_timeout=_number(env, "REDIS_TIMEOUT", 0.1, minimum=0.001, maximum=5.0),
+        redis_timeout=env.number("REDIS_TIMEOUT", 0.1, minimum=0.001, maximum=5.0),
         default_timeout=default_timeout,
         max_timeout=max_timeout,
-        max_text_length=_integer(env, "CHAT_MAX_TEXT_LENGTH", 512, minimum=1, maximum=16384),
-        max_body_bytes=_integer(env, "CHAT_MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024),
-        max_collect=_integer(env, "CHAT_MAX_COLLECT", 1000, minimum=1, maximum=100_000),
-        throttle_rate=parse_throttle_rate("CHAT_THROTTLE_RATE", _text(env, "CHAT_THROTTLE_RATE", "100/day")),
+        max_text_length=env.integer("CHAT_MAX_TEXT_LENGTH", 512, minimum=1, maximum=16384),
+        max_body_bytes=env.integer("CHAT_MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024),
+        max_collect=env.integer("CHAT_MAX_COLLECT", 1000, minimum=1, maximum=100_000),
+        throttle_rate=parse_throttle_rate("CHAT_THROTTLE_RATE", env.text("CHAT_THROTTLE_RATE", "100/day")),
         trusted_proxies=_trusted_proxies(env),
-        retention_days=_integer(env, "CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
+        retention_days=env.integer("CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
         log_file=log_file,
-        log_level=log_level,
-        tls=_boolean(env, "TLS", False),
-        hsts_seconds=_integer(env, "HSTS_SECONDS", ONE_YEAR_SECONDS, minimum=0, maximum=2 * ONE_YEAR_SECONDS),
-        hsts_include_subdomains=_boolean(env, "HSTS_INCLUDE_SUBDOMAINS", True),
-        hsts_preload=_boolean(env, "HSTS_PRELOAD", False),
-        log_rotation=log_rotation,
-        log_format=log_format,
-        static_root=_directory(env, "STATIC_ROOT", BASE_DIR / "EphemeralMessages" / "static"),
-        # prometheus-client reads this variable itself; it is checked here so a bad
-        # value stops the service at start instead of at the first metric update.
+        log_level=env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+        tls=env.boolean("TLS", False),
+        hsts_seconds=env.integer("HSTS_SECONDS", ONE_YEAR_SECONDS, minimum=0, maximum=2 * ONE_YEAR_SECONDS),
+        hsts_include_subdomains=env.boolean("HSTS_INCLUDE_SUBDOMAINS", True),
+        hsts_preload=env.boolean("HSTS_PRELOAD", False),
+        log_rotation=env.choice("LOG_ROTATION", "size", ["size", "external"]),
+        log_format=env.choice("LOG_FORMAT", "text", ["text", "json"]),
+        static_root=env.directory("STATIC_ROOT", BASE_DIR / "EphemeralMessages" / "static"),
         metrics_dir=_metrics_dir(env),
         sentry_dsn=_sentry_dsn(env),
-        sentry_environment=_text(env, "SENTRY_ENVIRONMENT", "production"),
-        sentry_traces_sample_rate=_number(env, "SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0),
+        sentry_environment=env.text("SENTRY_ENVIRONMENT", "production"),
+        sentry_traces_sample_rate=env.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0),
+    )
+
+
+@dataclass(frozen=True)
+class GunicornConfig:
+    """What deploy/gunicorn.conf.py takes from the environment; read without loading Django's settings."""
+
+    bind: list[str]
+    worker_class: str
+    workers: int
+    threads: int
+    keepalive: int
+    max_requests: int
+    max_requests_jitter: int
+    preload_app: bool
+    timeout: int
+    graceful_timeout: int
+    forwarded_allow_ips: str
+    metrics_dir: Path | None
+
+
+def load_gunicorn(source: Mapping[str, str] | None = None) -> GunicornConfig:
+    """Read the ``GUNICORN_*`` settings (defaults: the values docs/PERFORMANCE.md measured)."""
+    env = Environment(source)
+    return GunicornConfig(
+        bind=env.csv("GUNICORN_BIND", ["127.0.0.1:8000"]),
+        worker_class=env.text("GUNICORN_WORKER_CLASS", "gthread"),
+        workers=env.integer("GUNICORN_WORKERS", os.cpu_count() or 1, minimum=1),
+        threads=env.integer("GUNICORN_THREADS", 8, minimum=1),
+        keepalive=env.integer("GUNICORN_KEEPALIVE", 5, minimum=0),
+        max_requests=env.integer("GUNICORN_MAX_REQUESTS", 100_000, minimum=0),
+        max_requests_jitter=env.integer("GUNICORN_MAX_REQUESTS_JITTER", 10_000, minimum=0),
+        preload_app=env.boolean("GUNICORN_PRELOAD", True),
+        timeout=env.integer("GUNICORN_TIMEOUT", 30, minimum=1),
+        graceful_timeout=env.integer("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=0),
+        forwarded_allow_ips=env.text("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+        metrics_dir=_metrics_dir(env),
     )

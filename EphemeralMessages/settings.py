@@ -136,6 +136,10 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["restapi.schema.without_trailing_slash"],
 }
 
+# Each gunicorn worker's metrics live in files in this folder, which /metrics adds
+# up; prometheus-client reads the variable itself (config.py checks it first).
+PROMETHEUS_MULTIPROC_DIR = CONFIG.metrics_dir
+
 # The rules of the contract, read by restapi; see docs/DESIGN.md.
 CHAT = {
     "DEFAULT_TIMEOUT": CONFIG.default_timeout,

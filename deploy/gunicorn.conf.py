@@ -4,29 +4,32 @@ Gunicorn settings for the Ephemeral Messaging Service.
     gunicorn -c deploy/gunicorn.conf.py EphemeralMessages.wsgi
 
 Where it listens and the performance values come from the environment
-(``GUNICORN_<NAME>``), so a host with more cores or a different socket changes a
-variable, not this file; the defaults are the ones docs/PERFORMANCE.md measured
+(``GUNICORN_<NAME>``, read and checked by ``EphemeralMessages.config``, without
+loading Django's settings), so a host with more cores or a different socket
+changes a variable, not this file; the defaults are the ones docs/PERFORMANCE.md measured
 (rerun ``make bench`` before changing them). With PROMETHEUS_MULTIPROC_DIR set,
 the hooks below keep the per-process metric files of prometheus-client
 consistent: emptied when the master starts, and a dead worker's live gauges
 dropped when it exits.
 """
 
-import os
+import sys
 from pathlib import Path
 
+# The project's folder, so that this file works from any working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise SystemExit(f"{name}: expected a whole number of at least {minimum}, got {raw!r}.")
-    return int(raw)
+from django.core.exceptions import ImproperlyConfigured
 
+from EphemeralMessages.config import load_gunicorn
+
+try:
+    GUNICORN = load_gunicorn()
+except ImproperlyConfigured as exc:
+    raise SystemExit(str(exc)) from None
 
 wsgi_app = "EphemeralMessages.wsgi"
-bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")]
+bind = GUNICORN.bind
 
 # A request is about a millisecond of Python around waits on PostgreSQL (the
 # commit of every POST and collect waits for the WAL flush) and Redis. One
@@ -36,31 +39,31 @@ bind = [address.strip() for address in os.environ.get("GUNICORN_BIND", "127.0.0.
 # Measured (docs/PERFORMANCE.md): 2 x 8 gthread beat 2, 4 and 8 sync workers
 # and 2 x 4 gthread. Each thread holds one persistent PostgreSQL connection:
 # workers x threads connections per host.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = _env_int("GUNICORN_WORKERS", os.cpu_count() or 1, minimum=1)
-threads = _env_int("GUNICORN_THREADS", 8, minimum=1)
+worker_class = GUNICORN.worker_class
+workers = GUNICORN.workers
+threads = GUNICORN.threads
 
 # Seconds an idle keep-alive connection is held open for nginx's next request.
 # Keep it above nginx's upstream keepalive_timeout (4 s in deploy/nginx), so
 # that nginx closes idle connections first.
-keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+keepalive = GUNICORN.keepalive
 
 # A worker is replaced after this many requests (plus up to the jitter, so the
 # workers do not all restart at once): whatever a long-lived process
 # accumulates is given back. Memory measured flat without it; this is a safety
 # net. 0 turns recycling off.
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 100_000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 10_000)
+max_requests = GUNICORN.max_requests
+max_requests_jitter = GUNICORN.max_requests_jitter
 
 # Importing Django once in the master makes workers start fast and share the
 # pages of the imported code. Nothing connects to PostgreSQL or Redis at import,
 # so no connection is shared across the fork.
-preload_app = os.environ.get("GUNICORN_PRELOAD", "1").strip().lower() not in {"0", "false", "no", "off"}
+preload_app = GUNICORN.preload_app
 
 # A request that takes longer than this is stuck; the worker is replaced.
-timeout = _env_int("GUNICORN_TIMEOUT", 30, minimum=1)
+timeout = GUNICORN.timeout
 # On stop or reload, workers finish the requests they hold for up to this long.
-graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+graceful_timeout = GUNICORN.graceful_timeout
 
 # Access log on stdout (the journal under systemd). The request id is the one
 # the service answered with, which nginx generated, so one id finds a request
@@ -71,21 +74,18 @@ errorlog = "-"
 
 # gunicorn trusts X-Forwarded-Proto (for request.scheme) only from these peers;
 # nginx runs on this host.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = GUNICORN.forwarded_allow_ips
 
 
 def on_starting(server) -> None:
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
+    if GUNICORN.metrics_dir:
         # Files left by a previous run would be added to this run's numbers.
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
+        for stale in GUNICORN.metrics_dir.glob("*.db"):
             stale.unlink()
 
 
 def child_exit(server, worker) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if GUNICORN.metrics_dir:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)

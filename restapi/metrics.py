@@ -15,10 +15,10 @@ scrape sees the whole service whichever worker answers it. Without it (tests,
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_GET
@@ -115,7 +115,7 @@ class MetricsMiddleware:
 
 
 def _registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if settings.PROMETHEUS_MULTIPROC_DIR:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return registry

@@ -161,3 +161,13 @@ def test_log_rotation_picks_the_file_handler(tmp_path, rotation, handler):
     )
 
     assert result.stdout.strip() == handler
+
+
+def test_only_the_config_module_reads_the_environment():
+    import re
+
+    reads = re.compile(r"os\.environ(?!\.setdefault\(\"DJANGO_SETTINGS_MODULE\")|os\.getenv|getenv\(")
+    sources = [*(config.BASE_DIR / "restapi").rglob("*.py"), *(config.BASE_DIR / "EphemeralMessages").glob("*.py")]
+    sources.append(config.BASE_DIR / "deploy" / "gunicorn.conf.py")
+    readers = [str(path.relative_to(config.BASE_DIR)) for path in sources if reads.search(path.read_text())]
+    assert readers == ["EphemeralMessages/config.py"]

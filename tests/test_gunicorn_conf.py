@@ -48,3 +48,9 @@ def test_nginx_closes_idle_upstream_connections_before_gunicorn_does(monkeypatch
     nginx_idle = re.search(r"^\s*keepalive_timeout (\d+)s;", site, re.MULTILINE)
     assert nginx_idle is not None, "the upstream block sets no keepalive_timeout"
     assert int(nginx_idle.group(1)) < load(monkeypatch)["keepalive"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("GUNICORN_PRELOAD", "maybe"), ("PROMETHEUS_MULTIPROC_DIR", "relative")])
+def test_a_bad_value_stops_the_start_naming_it(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    with pytest.raises(SystemExit, match=f"^{name}:"):
+        load(monkeypatch, **{name: value})
