@@ -77,6 +77,17 @@ errorlog = "-"
 forwarded_allow_ips = GUNICORN.forwarded_allow_ips
 
 
+def when_ready(server) -> None:
+    if preload_app:
+        # The master has loaded the application: the OpenAPI document built here
+        # is inherited by every worker it forks, instead of built by each.
+        from django.conf import settings
+
+        from restapi.schema_view import schema_document
+
+        schema_document(settings.REST_FRAMEWORK["DEFAULT_VERSION"])
+
+
 def on_starting(server) -> None:
     if GUNICORN.metrics_dir:
         # Files left by a previous run would be added to this run's numbers.

@@ -2,8 +2,8 @@
 ``/api/schema/``: the OpenAPI document, built once per process and version.
 
 The document depends on the code and the settings, never on the request, so a
-worker builds it once (``EphemeralMessages.wsgi`` does so before the first
-request) and serves that copy. drf-spectacular's own view builds it on every
+process builds it once and serves that copy (deploy/gunicorn.conf.py builds it
+in the master, before the workers are forked). drf-spectacular's own view builds it on every
 request, and with ``?lang=`` switches Django's translation to whatever the
 client names; Django keeps a catalog per language name for the life of the
 process, so one client sending new names grows a worker without bound. The

@@ -35,10 +35,11 @@ def test_the_schema_is_the_same_whatever_lang_asks_for(api: APIClient) -> None:
 
 @pytest.mark.server
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_first_schema_requests_after_a_start_all_succeed(tmp_path: Path) -> None:
-    # The production worker: threads sharing one process, where the schema is built on first use.
+@pytest.mark.parametrize("preload", ["1", "0"], ids=["built-in-the-master", "built-by-each-worker"])
+def test_concurrent_first_schema_requests_after_a_start_all_succeed(tmp_path: Path, preload: str) -> None:
+    # The production worker: threads sharing one process.
     config = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
-    env = {"GUNICORN_THREADS": "16"}
+    env = {"GUNICORN_THREADS": "16", "GUNICORN_PRELOAD": preload}
     with running_service(tmp_path, workers=2, config=config, env=env) as service, ThreadPoolExecutor(32) as pool:
         answers = list(pool.map(lambda _: call(service.url, "GET", "/api/schema/?format=json"), range(32)))
 

@@ -145,6 +145,7 @@ class ServiceProcess:
                 time.sleep(0.1)
             finally:
                 probe.close()
+        self.stop()
         raise TimeoutError("gunicorn did not start answering within 20s")
 
     def worker_pids(self) -> list[int]:
