@@ -92,6 +92,9 @@ X_FRAME_OPTIONS = "DENY"
 if CONFIG.tls:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Probes (load balancers, this host's monitoring) ask by address over plain
+    # HTTP; a redirect would read as a failure. They carry no secret.
+    SECURE_REDIRECT_EXEMPT = [r"^(health|ready|metrics)/?$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = CONFIG.hsts_seconds

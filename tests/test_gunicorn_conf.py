@@ -44,7 +44,7 @@ def test_a_bad_number_stops_the_start_naming_the_variable(monkeypatch: pytest.Mo
 
 def test_nginx_closes_idle_upstream_connections_before_gunicorn_does(monkeypatch: pytest.MonkeyPatch) -> None:
     # Otherwise nginx could send a request on a connection gunicorn is just closing.
-    site = (PROJECT_DIR / "deploy" / "nginx" / "ephemeral-messages.conf").read_text()
+    site = (PROJECT_DIR / "deploy" / "nginx" / "snippets" / "ephemeral-messages-http.conf").read_text()
     nginx_idle = re.search(r"^\s*keepalive_timeout (\d+)s;", site, re.MULTILINE)
     assert nginx_idle is not None, "the upstream block sets no keepalive_timeout"
     assert int(nginx_idle.group(1)) < load(monkeypatch)["keepalive"]

@@ -22,9 +22,8 @@ import rest_framework
 
 from tests.hardening.http import Answer, call
 from tests.hardening.load import MessagingLoad
-from tests.support.nginx import find_nginx, running_nginx
+from tests.support.nginx import running_nginx
 from tests.support.processes import PROJECT_DIR, ServiceProcess
-from tests.support.tools import missing
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -52,14 +51,6 @@ class Stack:
 
     def call(self, method: str, path: str, *, client: str = SMOKE_CLIENT, **kwargs) -> Answer:
         return call(self.url, method, path, source_address=client, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def nginx() -> str:
-    found = find_nginx()
-    if found is None:
-        missing("nginx", install="apt-get install -y nginx")
-    return found
 
 
 @pytest.fixture(scope="module")
