@@ -6,4 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from restapi.middleware import ChunkedBodyReader  # noqa: E402
+
+application = ChunkedBodyReader(django_application)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -52,6 +53,32 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class ChunkedBodyReader:
+    """
+    WSGI middleware that reads a body sent without Content-Length (``Transfer-Encoding: chunked``).
+
+    Django reads exactly CONTENT_LENGTH bytes of a body and takes a missing one
+    as an empty body, so a chunked POST straight to gunicorn would be parsed as
+    ``{}`` and answered with a misleading "field required". This reads at most
+    one byte more than the limit into memory and declares what it read: a body
+    at the limit is then an ordinary one, a longer one is refused with 413 by
+    :class:`BodySizeLimitMiddleware` like a declared one, and nothing past the
+    limit is kept. (nginx, in front in production, buffers a chunked body and
+    sends a Content-Length itself.)
+    """
+
+    def __init__(self, application: Callable[[dict, Callable], Iterable[bytes]]) -> None:
+        self.application = application
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            body = environ["wsgi.input"].read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.application(environ, start_response)
 
 
 class JsonErrorMiddleware:
