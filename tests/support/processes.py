@@ -21,6 +21,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "tests-only-" + "k" * 50
 # Generous enough for any test that posts from one address; see tests/conftest.py.
 TEST_THROTTLE_RATE = "1000000/day"
+# How long gunicorn may take to answer its first request: generous, for a machine busy with other work.
+STARTUP_SECONDS = 60
 
 
 def free_port() -> int:
@@ -129,7 +131,7 @@ class ServiceProcess:
             start_new_session=True,
         )
         output.close()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -145,8 +147,9 @@ class ServiceProcess:
                 time.sleep(0.1)
             finally:
                 probe.close()
+        # Not left running for the rest of the session, holding connections to the test database.
         self.stop()
-        raise TimeoutError("gunicorn did not start answering within 20s")
+        raise TimeoutError(f"gunicorn did not start answering within {STARTUP_SECONDS}s; see {self.output_file}")
 
     def worker_pids(self) -> list[int]:
         """The process ids of gunicorn's current workers (the master's children)."""
