@@ -6,5 +6,6 @@ class RestapiConfig(AppConfig):
     verbose_name = "Ephemeral messages"
 
     def ready(self) -> None:
-        # Registers the OpenAPI extensions that describe the custom fields.
-        from restapi import schema  # noqa: F401
+        # Registers the OpenAPI extensions that describe the custom fields, and
+        # the deployment's system checks.
+        from restapi import checks, schema  # noqa: F401
