@@ -27,8 +27,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ephemeral_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/4"
+from bench import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+
 SCENARIOS = ("bare", "post", "read", "read-live", "collect")
 WARM_UP = 200
 READ_IDS = 50

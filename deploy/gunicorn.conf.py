@@ -78,14 +78,14 @@ forwarded_allow_ips = GUNICORN.forwarded_allow_ips
 
 
 def when_ready(server) -> None:
-    if preload_app:
-        # The master has loaded the application: the OpenAPI document built here
-        # is inherited by every worker it forks, instead of built by each.
-        from django.conf import settings
+    from django.apps import apps
 
-        from restapi.schema_view import schema_document
+    # The master has loaded the service (this file also serves bench/bare.py): the
+    # OpenAPI document built here is inherited by every worker instead of built by each.
+    if preload_app and apps.ready and apps.is_installed("restapi"):
+        from restapi.schema_view import build_schema
 
-        schema_document(settings.REST_FRAMEWORK["DEFAULT_VERSION"])
+        build_schema()
 
 
 def on_starting(server) -> None:

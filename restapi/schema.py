@@ -19,9 +19,8 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from restapi.characters import is_invisible
@@ -200,25 +199,12 @@ class FieldErrorsSerializerExtension(OpenApiSerializerExtension):
         }
 
 
-class BadRequestSerializer(serializers.Serializer):
-    """Either field errors, or a ``detail`` for a body that is not a JSON object."""
-
-
-class BadRequestSerializerExtension(OpenApiSerializerExtension):
-    target_class = "restapi.schema.BadRequestSerializer"
-
-    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
-        return {
-            "oneOf": [
-                _component(auto_schema, FieldErrorsSerializer, direction),
-                _component(auto_schema, DetailSerializer, direction),
-            ]
-        }
-
-
-def _component(auto_schema: AutoSchema, serializer: type[serializers.Serializer], direction: str) -> dict:
-    component: ResolvedComponent = auto_schema.resolve_serializer(serializer, direction)
-    return component.ref
+# A 400 body is either field errors or, for a body that is not a JSON object, a detail.
+BAD_REQUEST = PolymorphicProxySerializer(
+    component_name="BadRequest",
+    serializers=[FieldErrorsSerializer, DetailSerializer],
+    resource_type_field_name=None,
+)
 
 
 class CreatedSerializer(serializers.Serializer):
@@ -253,24 +239,23 @@ def _retry_after(*codes: int, why: str) -> OpenApiParameter:
     )
 
 
-NOT_ACCEPTABLE = OpenApiResponse(
-    DetailSerializer,
-    description=(
-        "The Accept header names an API version this service does not speak, or a media type it "
-        "cannot produce. Version 1 is the default; ask for it with `Accept: application/json; version=1`."
-    ),
+def _detail(description: str) -> OpenApiResponse:
+    """An error answered with a ``detail`` only."""
+    return OpenApiResponse(DetailSerializer, description=description)
+
+
+NOT_ACCEPTABLE = _detail(
+    "The Accept header names an API version this service does not speak, or a media type it "
+    "cannot produce. Version 1 is the default; ask for it with `Accept: application/json; version=1`."
 )
 UNAVAILABLE = OpenApiResponse(
     RequestIdDetailSerializer,
     description="The message store cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
 )
 DATABASE_RETRY_AFTER = _retry_after(503, why="the message store is unavailable")
-SPECULATIVE = OpenApiResponse(
-    DetailSerializer,
-    description=(
-        "The request announced a prefetch or preview (`Sec-Purpose: prefetch`, `Purpose: prefetch`, "
-        "`X-Moz: prefetch` or `X-Purpose: preview`): nothing is read or changed. HEAD is refused with 405."
-    ),
+SPECULATIVE = _detail(
+    "The request announced a prefetch or preview (`Sec-Purpose: prefetch`, `Purpose: prefetch`, "
+    "`X-Moz: prefetch` or `X-Purpose: preview`): nothing is read or changed. HEAD is refused with 405."
 )
 
 API_ROOT = {
@@ -287,7 +272,7 @@ SEND = {
     "responses": {
         201: OpenApiResponse(CreatedSerializer, description="Stored for good: the message is committed."),
         400: OpenApiResponse(
-            BadRequestSerializer,
+            BAD_REQUEST,
             description=(
                 "A field is invalid or unknown (each one named, with what is wrong), or the body is not a JSON object."
             ),
@@ -308,9 +293,9 @@ SEND = {
             ],
         ),
         406: NOT_ACCEPTABLE,
-        413: OpenApiResponse(DetailSerializer, description="The body is larger than the limit (64 KiB by default)."),
-        415: OpenApiResponse(DetailSerializer, description="The body is not sent as application/json."),
-        429: OpenApiResponse(DetailSerializer, description="Too many messages from this client; see `Retry-After`."),
+        413: _detail("The body is larger than the limit (64 KiB by default)."),
+        415: _detail("The body is not sent as application/json."),
+        429: _detail("Too many messages from this client; see `Retry-After`."),
         503: UNAVAILABLE,
     },
     "parameters": [
@@ -344,7 +329,7 @@ READ = {
     "responses": {
         200: OpenApiResponse(MessageSerializer, description="The message, with its expiration date in UTC."),
         403: SPECULATIVE,
-        404: OpenApiResponse(DetailSerializer, description="No message has this id, or it was purged."),
+        404: _detail("No message has this id, or it was purged."),
         406: NOT_ACCEPTABLE,
         503: UNAVAILABLE,
     },
@@ -384,7 +369,7 @@ COLLECT = {
         ),
         400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
         403: SPECULATIVE,
-        404: OpenApiResponse(DetailSerializer, description="The path has no username, or the username contains /."),
+        404: _detail("The path has no username, or the username contains /."),
         406: NOT_ACCEPTABLE,
         503: UNAVAILABLE,
     },

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from drf_spectacular.generators import SchemaGenerator
@@ -35,6 +36,11 @@ def schema_document(version: str | None) -> dict[str, Any]:
         if version not in _built:
             _built[version] = SchemaGenerator(api_version=version).get_schema(request=None, public=True)
         return _built[version]
+
+
+def build_schema() -> None:
+    """Build the document of the default version now, before any request asks for it."""
+    schema_document(settings.REST_FRAMEWORK["DEFAULT_VERSION"])
 
 
 @receiver(setting_changed)
