@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Iterator
 from datetime import UTC
 
 import psycopg
@@ -24,22 +25,26 @@ def stored(url: str, ids: list[int]) -> dict[int, tuple]:
     return {row[0]: row[1:] for row in rows}
 
 
+def read_back(port: int, ids: list[int]) -> Iterator[tuple[int, int, bytes]]:
+    """GET /chat/<id> of a random sample of ``ids``, on one connection: (id, status, body) each."""
+    client = Client(port)
+    try:
+        for message_id in random.sample(ids, min(SAMPLE, len(ids))):
+            yield message_id, *client.get(f"/chat/{message_id}")
+    finally:
+        client.close()
+
+
 def check_created(result: Result, url: str, port: int, created: list[int]) -> None:
     if len(set(created)) != len(created):
         result.checks.append(f"{len(created) - len(set(created))} duplicate ids in 201s")
-    rows = stored(url, created)
-    missing = len(set(created) - rows.keys())
+    missing = len(set(created) - stored(url, created).keys())
     if missing:
         result.checks.append(f"{missing} ids answered 201 but not stored")
-    client = Client(port)
-    try:
-        for message_id in random.sample(created, min(SAMPLE, len(created))):
-            status, _ = client.get(f"/chat/{message_id}")
-            if status != 200:
-                result.checks.append(f"GET /chat/{message_id} of a 201 id answered {status}")
-                break
-    finally:
-        client.close()
+    for message_id, status, _ in read_back(port, created):
+        if status != 200:
+            result.checks.append(f"GET /chat/{message_id} of a 201 id answered {status}")
+            break
 
 
 def check_collected(result: Result, url: str, port: int, collected: list[int]) -> None:
@@ -49,17 +54,12 @@ def check_collected(result: Result, url: str, port: int, collected: list[int]) -
     not_marked = sum(1 for row in rows.values() if row[2] is None) + len(set(collected) - rows.keys())
     if not_marked:
         result.checks.append(f"{not_marked} collected ids not marked collected")
-    client = Client(port)
-    try:
-        for message_id in random.sample(collected, min(SAMPLE, len(collected))):
-            status, body = client.get(f"/chat/{message_id}")
-            shown = json.loads(body).get("expiration_date") if status == 200 else None
-            expected = rows[message_id][1].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            if shown != expected:
-                result.checks.append(f"GET /chat/{message_id} after its collect shows {shown}, stored {expected}")
-                break
-    finally:
-        client.close()
+    for message_id, status, body in read_back(port, collected):
+        shown = json.loads(body).get("expiration_date") if status == 200 else None
+        expected = rows[message_id][1].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if shown != expected:
+            result.checks.append(f"GET /chat/{message_id} after its collect shows {shown}, stored {expected}")
+            break
 
 
 def hot_store_counts(port: int) -> dict[str, float]:
