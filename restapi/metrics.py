@@ -3,8 +3,9 @@ Prometheus metrics: what the service counts, and the ``/metrics`` page that repo
 
 Metrics are defined here and only updated elsewhere: by :class:`MetricsMiddleware`
 for every request, by the storage layer for messages and hot-store lookups, and by
-the throttle and the exception handler for throttled requests, and by the
-retention purge for messages that expired unread. Views stay free of instrumentation.
+the throttle and the exception handler for throttled requests, by the collect
+service for collects abandoned by their client, and by the retention purge for
+messages that expired unread. Views stay free of instrumentation.
 
 Under gunicorn each worker is a separate process. With ``PROMETHEUS_MULTIPROC_DIR``
 set (deploy/gunicorn.conf.py and the systemd unit set it), prometheus-client keeps
@@ -46,6 +47,10 @@ REQUEST_LATENCY = Histogram(
 )
 MESSAGES_CREATED = Counter("chat_messages_created_total", "Messages committed to the database.")
 MESSAGES_COLLECTED = Counter("chat_messages_collected_total", "Messages handed out (and expired) by a collect.")
+COLLECTS_ABANDONED = Counter(
+    "chat_collects_abandoned",
+    "Collects not run because the client had closed its connection before they started.",
+)
 MESSAGES_EXPIRED_UNREAD = Counter(
     "chat_messages_expired_unread_total",
     "Messages that expired without being collected, counted when the retention purge deletes them.",

@@ -8,11 +8,16 @@ to touch Redis: a 201 or a collected message never depends on it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from restapi.metrics import COLLECTS_ABANDONED
 from restapi.storage import StoredMessage, database
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +32,27 @@ def create_message(*, username: str, text: str, timeout: int) -> StoredMessage:
     return database.insert_message(username=username, text=text, timeout=timeout)
 
 
-def collect_inbox(*, username: str) -> Collection:
-    """Hand out ``username``'s live messages, oldest first, expiring each one as it goes."""
+class CollectAbandoned(Exception):
+    """The recipient went away before the collect ran, so nothing was collected."""
+
+
+def _always_there() -> bool:
+    return False
+
+
+def collect_inbox(*, username: str, recipient_gone: Callable[[], bool] = _always_there) -> Collection:
+    """
+    Hand out ``username``'s live messages, oldest first, expiring each one as it goes.
+
+    ``recipient_gone`` is asked last, just before the statement that expires the
+    messages: a collect whose recipient can no longer receive the answer raises
+    :class:`CollectAbandoned` and leaves the inbox as it was.
+    """
     limit = settings.CHAT["MAX_COLLECT"]
+    if recipient_gone():
+        COLLECTS_ABANDONED.inc()
+        logger.info("collect of an inbox abandoned: the client closed its connection first; nothing was collected")
+        raise CollectAbandoned
     messages = database.collect_messages(username=username, limit=limit)
     more_waiting = len(messages) == limit and database.has_live_messages(username=username)
     return Collection(messages, more_waiting)

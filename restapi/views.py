@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi import schema, selectors, services
+from restapi.client_connection import client_has_gone
 from restapi.middleware import server_error_response
 from restapi.permissions import NotSpeculative
 from restapi.renderers import WebPageRenderer
@@ -27,6 +29,8 @@ from restapi.serializers import (
 )
 from restapi.throttling import ClientAddressRateThrottle
 
+# nginx's status for a request whose client closed the connection first, which access logs know.
+CLIENT_CLOSED_REQUEST = 499
 # Longer than any id the database can hold, and too long for int() to parse safely.
 _MAX_ID_DIGITS = 19
 
@@ -114,7 +118,18 @@ class InboxView(NoStoreAPIView):
     def get(self, request: Request, username: str) -> Response:
         serializer = InboxSerializer(data={"username": username})
         serializer.is_valid(raise_exception=True)
-        collection = services.collect_inbox(username=serializer.validated_data["username"])
+        try:
+            collection = services.collect_inbox(
+                username=serializer.validated_data["username"],
+                recipient_gone=functools.partial(client_has_gone, request),
+            )
+        except services.CollectAbandoned:
+            # Nobody will read this; it is for the access log, and for a client that
+            # only half-closed its side and can still read: it learns nothing was collected.
+            return Response(
+                {"detail": "The connection was closed before the collect ran; nothing was collected."},
+                status=CLIENT_CLOSED_REQUEST,
+            )
         response = Response(CollectedMessageSerializer(collection.messages, many=True).data)
         response["X-More-Messages"] = "true" if collection.more_waiting else "false"
         return response
