@@ -13,6 +13,7 @@ consistent: emptied when the master starts, and a dead worker's live gauges
 dropped when it exits.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,14 @@ forwarded_allow_ips = GUNICORN.forwarded_allow_ips
 
 
 def when_ready(server) -> None:
+    if server.master_pid:
+        # Started by USR2 beside the old master (deploy/systemd/gunicorn-upgrade):
+        # systemd is to follow this process, not the old one about to exit
+        # (the unit sets NotifyAccess=all so that it listens to this one).
+        from gunicorn import systemd
+
+        systemd.sd_notify(f"MAINPID={os.getpid()}", server.log)
+
     from django.apps import apps
 
     # The master has loaded the service (this file also serves bench/bare.py): the

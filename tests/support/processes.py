@@ -86,8 +86,10 @@ class ServiceProcess:
         workers: int = 2,
         env: dict[str, str] | None = None,
         config: Path | None = None,
+        project_dir: Path = PROJECT_DIR,
     ) -> None:
         self.port = free_port()
+        self.project_dir = project_dir
         self.log_file = tmp_path / "chat_server.log"
         self.output_file = tmp_path / "gunicorn.out"
         self.config = config
@@ -124,7 +126,7 @@ class ServiceProcess:
                 "--graceful-timeout",
                 "5",
             ],
-            cwd=PROJECT_DIR,
+            cwd=self.project_dir,
             env=self.env,
             stdout=output,
             stderr=subprocess.STDOUT,
