@@ -94,4 +94,5 @@ def test_no_collected_message_is_lost_behind_an_answer_of_success(nginx: str, tm
         # behind an error the client saw, never behind a 200.
         if vanished:
             assert recipient.failed_collects, f"{recipient.username}: {sorted(vanished)} collected, never delivered"
-    assert sum(len(r.delivered) for r in recipients) > 100
+    # The load ran throughout (how much depends on the machine, not on the site).
+    assert sum(len(r.delivered) for r in recipients) > 20
