@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,11 +30,11 @@ from django.core.exceptions import ImproperlyConfigured
 from environs import Env, EnvValidationError
 from marshmallow.validate import Range
 
+from restapi.rates import normalise_rate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
-THROTTLE_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-_THROTTLE_RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 _TRUE = {spelling for word in ("1", "true", "yes", "on") for spelling in (word, word.upper(), word.title())}
 _FALSE = {spelling for word in ("0", "false", "no", "off") for spelling in (word, word.upper(), word.title())}
 _T = TypeVar("_T")
@@ -179,13 +178,10 @@ def _make_directory(name: str, path: Path) -> None:
 
 def parse_throttle_rate(name: str, raw: str) -> str:
     """Validate a rate such as ``100/day`` or ``5/min``; return it normalised."""
-    match = _THROTTLE_RATE.match(raw.lower())
-    if not match or match.group(2) not in THROTTLE_PERIODS or int(match.group(1)) == 0:
-        raise ImproperlyConfigured(
-            f"{name}: expected '<requests>/<period>' with period one of second, minute, hour, day "
-            f"(for example 100/day or 5/min), got {raw!r}."
-        )
-    return f"{int(match.group(1))}/{match.group(2)}"
+    try:
+        return normalise_rate(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def _database(env: Environment, data_dir: Path) -> tuple[dict[str, Any], bool]:

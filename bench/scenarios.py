@@ -59,9 +59,10 @@ def run_service(args, load: Load, database_url: str, label: str, work_dir: Path)
         results.append(post)
 
         read = Result("GET /chat/<id>", label)
-        cached = redis.Redis.from_url(args.redis_url).exists(
-            *[f"ephemeral:message:{i}" for i in range(first, last + 1)]
-        )
+        hot = redis.Redis.from_url(args.redis_url)
+        # Keys carry the deployment's id: ephemeral:<deployment>:message:<id>.
+        deployment = next(hot.scan_iter("ephemeral:*:message:*"), b"").decode().rsplit(":message:", 1)[0]
+        cached = hot.exists(*[f"{deployment}:message:{i}" for i in range(first, last + 1)])
         if cached != WARM_IDS:
             read.checks.append(f"only {cached} of {WARM_IDS} warmed ids in the hot store")
         before = hot_store_counts(server.port)

@@ -13,16 +13,12 @@ Neither reveals a host name, URL or error text.
 
 from __future__ import annotations
 
-import logging
-
-from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
-from restapi.storage.hot import hot_store
-
-logger = logging.getLogger(__name__)
+from restapi.metrics import count_hot_store_call
+from restapi.storage.health import database_answers, hot_store_configured, ping_hot_store
 
 
 def _no_store(response: JsonResponse) -> JsonResponse:
@@ -35,27 +31,17 @@ def health(request: HttpRequest) -> JsonResponse:
     return _no_store(JsonResponse({"status": "ok"}))
 
 
-def _database_answers() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as exc:
-        logger.warning("readiness: the database does not answer (%s)", type(exc).__name__)
-        return False
-    return True
-
-
 def _hot_store_state() -> str:
-    store = hot_store()
-    if not store.available:
+    if not hot_store_configured():
         return "disabled"
-    return "ok" if store.ping() else "unavailable"
+    ping = ping_hot_store()
+    count_hot_store_call("ping", ping.outcome)
+    return "ok" if ping.value else "unavailable"
 
 
 @require_safe
 def ready(request: HttpRequest) -> JsonResponse:
-    database = "ok" if _database_answers() else "unavailable"
+    database = "ok" if database_answers() else "unavailable"
     hot = _hot_store_state()
     if database != "ok":
         status, code = "unavailable", 503

@@ -20,10 +20,6 @@ def new_request_id(supplied: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def current_request_id() -> str:
-    return _request_id.get()
-
-
 def bind_request_id(request_id: str) -> contextvars.Token:
     return _request_id.set(request_id)
 

@@ -2,10 +2,11 @@
 Prometheus metrics: what the service counts, and the ``/metrics`` page that reports it.
 
 Metrics are defined here and only updated elsewhere: by :class:`MetricsMiddleware`
-for every request, by the storage layer for messages and hot-store lookups, and by
-the throttle and the exception handler for throttled requests, by the collect
+for every request, by the services and selectors for messages and hot-store calls,
+by the throttle and the exception handler for throttled requests, by the collect
 service for collects abandoned by their client, and by the retention purge for
-messages that expired unread. Views stay free of instrumentation.
+messages that expired unread. Storage and views stay free of instrumentation:
+whoever calls a store counts what it reported.
 
 Under gunicorn each worker is a separate process. With ``PROMETHEUS_MULTIPROC_DIR``
 set (deploy/gunicorn.conf.py and the systemd unit set it), prometheus-client keeps
@@ -83,6 +84,15 @@ THROTTLE_FAILED_OPEN = Counter(
     "chat_throttle_failed_open_total",
     "POST /chat requests let through unthrottled because the Redis throttle counter was unavailable.",
 )
+
+
+def count_hot_store_call(operation: str, outcome: str) -> None:
+    """Counts a hot-store call that failed, or was skipped because a recent failure suspended the store."""
+    if outcome == "failed":
+        HOT_STORE_ERRORS.labels(operation).inc()
+    elif outcome == "skipped":
+        HOT_STORE_SKIPPED.labels(operation).inc()
+
 
 # Requests that match no route share one label, so scanners probing random paths
 # cannot create a time series per path.

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from restapi.log import bind_request_id, new_request_id, unbind_request_id
-from restapi.storage.database import dropped_read_only_server
+from restapi.storage.connection import dropped_read_only_server
 
 logger = logging.getLogger(__name__)
 

@@ -54,3 +54,20 @@ class ThrottleWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client}: {self.count} until {self.window_end}"
+
+
+class Deployment(models.Model):
+    """
+    The one row naming this deployment: every host that shares its database
+    shares its id, and another deployment's database has another. Its Redis keys
+    carry the id, so deployments that share a Redis database never meet there.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    deployment_id = models.CharField(max_length=32)
+
+    class Meta:
+        db_table = "restapi_deployment"
+
+    def __str__(self) -> str:
+        return self.deployment_id

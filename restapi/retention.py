@@ -14,12 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-from django.db import connection
+from datetime import datetime
 
 from restapi.metrics import MESSAGES_EXPIRED_UNREAD
-from restapi.models import Message
+from restapi.storage.retention import delete_expired_batch, retention_cutoff
 
 logger = logging.getLogger(__name__)
 
@@ -33,22 +31,6 @@ class PurgeResult:
     batches: int
 
 
-_NOW = {
-    "postgresql": "SELECT now()",
-    "sqlite": "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
-}
-
-
-def _database_now() -> datetime:
-    """The database's clock, which decides expiry everywhere, so retention too."""
-    with connection.cursor() as cursor:
-        cursor.execute(_NOW[connection.vendor])
-        (value,) = cursor.fetchone()
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value
-
-
 def purge_expired_messages(
     *,
     retention_days: int,
@@ -57,22 +39,16 @@ def purge_expired_messages(
     on_batch: Callable[[int], None] | None = None,
 ) -> PurgeResult:
     """Delete every message whose expiration_date is more than ``retention_days`` days ago."""
-    cutoff = _database_now() - timedelta(days=retention_days)
+    cutoff = retention_cutoff(retention_days)
     deleted = batches = 0
     while True:
-        oldest = Message.objects.filter(expiration_date__lt=cutoff).order_by("expiration_date").values("id")
-        batch = Message.objects.filter(id__in=oldest[:batch_size])
-        # Rows this old can no longer be collected, so the count stays true until
-        # the delete below (barring a second purge running at the same moment).
-        unread = batch.filter(collected_at__isnull=True).count()
-        # One statement in autocommit mode: its own short transaction.
-        count, _ = batch.delete()
-        MESSAGES_EXPIRED_UNREAD.inc(unread)
-        deleted += count
+        batch = delete_expired_batch(cutoff=cutoff, batch_size=batch_size)
+        MESSAGES_EXPIRED_UNREAD.inc(batch.unread)
+        deleted += batch.deleted
         batches += 1
         if on_batch is not None:
-            on_batch(count)
-        if count < batch_size:
+            on_batch(batch.deleted)
+        if batch.deleted < batch_size:
             break
         if pause:
             # Gives replication and other writers room between batches.

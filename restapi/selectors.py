@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from restapi.storage import StoredMessage, database
+from restapi.metrics import HOT_STORE_LOOKUPS, count_hot_store_call
+from restapi.storage import StoredMessage, messages
 from restapi.storage.hot import hot_store
 
 
@@ -10,13 +11,15 @@ def get_message(message_id: int) -> StoredMessage | None:
     """The message with ``message_id``, expired or not; None if there is none."""
     store = hot_store()
     cached = store.get(message_id)
-    if cached is not None:
-        return cached
-    found = database.fetch_message(message_id)
+    count_hot_store_call("get", cached.outcome)
+    if cached.done and store.available:
+        HOT_STORE_LOOKUPS.labels("miss" if cached.value is None else "hit").inc()
+    if cached.value is not None:
+        return cached.value
+    found = messages.fetch_message(message_id)
     if found is None:
         return None
-    message, database_now = found
-    # Only a settled message may be cached: a live one can still be collected.
-    if message.expiration_date <= database_now:
-        store.remember_settled(message)
-    return message
+    # Only a message that is no longer live may be cached: a live one can still be collected.
+    if not found.live:
+        count_hot_store_call("set", store.remember_settled(found.message).outcome)
+    return found.message

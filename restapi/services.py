@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from restapi.metrics import COLLECTS_ABANDONED
-from restapi.storage import StoredMessage, database
+from restapi.metrics import COLLECTS_ABANDONED, MESSAGES_COLLECTED, MESSAGES_CREATED
+from restapi.storage import StoredMessage, messages
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ class Collection:
 
 def create_message(*, username: str, text: str, timeout: int) -> StoredMessage:
     """Store a message for ``username`` that can be collected for ``timeout`` seconds."""
-    return database.insert_message(username=username, text=text, timeout=timeout)
+    message = messages.insert_message(username=username, text=text, timeout=timeout)
+    MESSAGES_CREATED.inc()
+    return message
 
 
 class CollectAbandoned(Exception):
@@ -53,6 +55,7 @@ def collect_inbox(*, username: str, recipient_gone: Callable[[], bool] = _always
         COLLECTS_ABANDONED.inc()
         logger.info("collect of an inbox abandoned: the client closed its connection first; nothing was collected")
         raise CollectAbandoned
-    messages = database.collect_messages(username=username, limit=limit)
-    more_waiting = len(messages) == limit and database.has_live_messages(username=username)
-    return Collection(messages, more_waiting)
+    collected = messages.collect_messages(username=username, limit=limit)
+    MESSAGES_COLLECTED.inc(len(collected))
+    more_waiting = len(collected) == limit and messages.has_live_messages(username=username)
+    return Collection(collected, more_waiting)

@@ -31,8 +31,6 @@ from restapi.throttling import ClientAddressRateThrottle
 
 # nginx's status for a request whose client closed the connection first, which access logs know.
 CLIENT_CLOSED_REQUEST = 499
-# Longer than any id the database can hold, and too long for int() to parse safely.
-_MAX_ID_DIGITS = 19
 
 
 class ApiRootView(APIView):
@@ -102,7 +100,7 @@ class MessageDetailView(NoStoreAPIView):
 
     @extend_schema(**schema.READ)
     def get(self, request: Request, message_id: str) -> Response:
-        message = selectors.get_message(int(message_id)) if len(message_id) <= _MAX_ID_DIGITS else None
+        message = selectors.get_message(int(message_id))
         if message is None:
             raise NotFound(f"No message with id {message_id}.")
         return Response(MessageSerializer(message).data)

@@ -19,7 +19,7 @@ import redis
 from rest_framework.response import Response
 from rest_framework.test import APIClient
 
-from restapi.storage.hot import hot_store
+from restapi.storage.per_process import forget_all
 from tests.support.postgres import PostgresCluster, postgres_bin_dir
 from tests.support.processes import TEST_THROTTLE_RATE, HungRedis, RedisServer
 from tests.support.tools import missing
@@ -43,12 +43,12 @@ def _configured_redis_is_reachable() -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_hot_store() -> Iterator[None]:
-    """Each test starts with an empty hot store and a hot-store client of its own."""
-    hot_store.cache_clear()
+    """Each test starts with an empty hot store and store objects of its own."""
+    forget_all()
     if CONFIGURED_REDIS_URL:
         redis.Redis.from_url(CONFIGURED_REDIS_URL).flushdb()
     yield
-    hot_store.cache_clear()
+    forget_all()
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +98,16 @@ def private_redis(
     chat_settings(REDIS_URL=server.url)
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["database", "redis"])
+def counter_store(request: pytest.FixtureRequest, chat_settings: Callable[..., None]) -> str:
+    """Runs the test once with the database counter and once with a private Redis."""
+    if request.param == "redis":
+        request.getfixturevalue("private_redis")
+    else:
+        chat_settings(REDIS_URL=None)
+    return request.param
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def _hot_store_is_used(service: ServiceProcess, client: redis.Redis) -> bool:
         assert answer.status == 201
         message_id = answer.json()["id"]
         assert call(service.url, "GET", f"/chat/{message_id}").status == 200
-        if client.exists(f"ephemeral:message:{message_id}"):
+        if client.keys(f"ephemeral:*:message:{message_id}"):
             return True
         time.sleep(0.2)
     return False

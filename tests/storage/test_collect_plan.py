@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from restapi.models import Message
-from restapi.storage.database import _STATEMENTS
+from restapi.storage.messages import statements
+from restapi.storage.sql import POSTGRESQL
 from tests.support.postgres import PostgresCluster
 
 WAITING_FOR_OTHERS = 50_000
@@ -38,10 +39,10 @@ def scratch(private_postgres: PostgresCluster) -> Iterator[psycopg.Connection]:
 def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[int, list[str]]:
     """Run the service's collect statement for ``username``; the pages it touched and the texts it returned."""
     conn.execute("BEGIN")
-    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _STATEMENTS["postgresql"].collect, [username, 100])
+    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statements(POSTGRESQL).collect, [username, 100])
     (report,) = plan.fetchone()[0]
     conn.execute("ROLLBACK")
-    collected = conn.execute(_STATEMENTS["postgresql"].collect, [username, 100]).fetchall()
+    collected = conn.execute(statements(POSTGRESQL).collect, [username, 100]).fetchall()
     top = report["Plan"]
     return top["Shared Hit Blocks"] + top["Shared Read Blocks"], [text for _, text, _ in collected]
 

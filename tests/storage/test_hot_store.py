@@ -12,11 +12,8 @@ import pytest
 
 from restapi import services
 from restapi.models import Message
-from restapi.storage.hot import KEY_PREFIX, SETTLED_TTL, SUSPEND_SECONDS, RedisHotStore, hot_store
-
-
-def _key(message_id: int) -> str:
-    return f"{KEY_PREFIX}{message_id}"
+from restapi.storage.hot import SETTLED_TTL, RedisHotStore, hot_store, message_key
+from restapi.storage.redis_client import SUSPEND_SECONDS
 
 
 def _shown(api, message_id: int) -> dict:
@@ -39,7 +36,7 @@ def test_live_messages_are_never_cached(api, send, redis_client):
 
     assert _shown(api, message_id) == _stored(message_id)
 
-    assert not redis_client.exists(_key(message_id))
+    assert not redis_client.exists(message_key(message_id))
 
 
 def test_a_collected_message_is_cached_when_read(api, send, redis_client):
@@ -48,8 +45,8 @@ def test_a_collected_message_is_cached_when_read(api, send, redis_client):
 
     assert _shown(api, message_id) == _stored(message_id)
 
-    assert redis_client.exists(_key(message_id))
-    assert 0 < redis_client.ttl(_key(message_id)) <= SETTLED_TTL
+    assert redis_client.exists(message_key(message_id))
+    assert 0 < redis_client.ttl(message_key(message_id)) <= SETTLED_TTL
 
 
 def test_a_timed_out_message_is_cached_when_read(api, send, redis_client):
@@ -57,7 +54,7 @@ def test_a_timed_out_message_is_cached_when_read(api, send, redis_client):
 
     assert _shown(api, message_id) == _stored(message_id)
 
-    assert redis_client.exists(_key(message_id))
+    assert redis_client.exists(message_key(message_id))
 
 
 def test_a_cached_message_is_answered_from_the_hot_store(api, send, redis_client):
@@ -90,8 +87,8 @@ def test_a_collect_while_this_process_cannot_reach_redis_leaves_nothing_stale(db
     services.collect_inbox(username="ann")
     private_redis.start()
 
-    assert other_process.get(message.id) is None
-    assert hot_store().get(message.id) is None
+    assert other_process.get(message.id).value is None
+    assert hot_store().get(message.id).value is None
 
 
 def test_stopped_redis_changes_no_answer(api, send, private_redis):
@@ -120,7 +117,7 @@ def test_flushed_redis_changes_no_answer(api, send, redis_client):
 
     assert _shown(api, message_id) == cached == _stored(message_id)
     assert api.get("/chats/ann").json() == []
-    assert redis_client.exists(_key(message_id))
+    assert redis_client.exists(message_key(message_id))
 
 
 def test_hung_redis_costs_one_short_timeout_not_one_per_request(api, send, hung_redis):
@@ -146,7 +143,7 @@ def test_the_hot_store_is_used_again_after_redis_returns(api, send, private_redi
     time.sleep(SUSPEND_SECONDS + 0.1)
     assert _shown(api, message_id)["text"] == "hello"
 
-    assert redis_client.exists(_key(message_id))
+    assert redis_client.exists(message_key(message_id))
 
 
 def test_paused_redis_writes_cost_one_timeout_and_change_no_answer(api, send, private_redis, redis_client):
@@ -166,8 +163,8 @@ def test_paused_redis_writes_cost_one_timeout_and_change_no_answer(api, send, pr
 def test_ping_reports_whether_the_hot_store_answers(request, fixture):
     server = request.getfixturevalue(fixture)
 
-    assert hot_store().ping() is (fixture == "private_redis")
+    assert bool(hot_store().ping().value) is (fixture == "private_redis")
     if fixture == "private_redis":
         server.stop()
         hot_store.cache_clear()
-        assert hot_store().ping() is False
+        assert bool(hot_store().ping().value) is False

@@ -3,9 +3,9 @@ Django's PostgreSQL backend, with a connection health check that costs no round 
 
 With ``CONN_HEALTH_CHECKS``, Django checks a persistent connection before its
 first use in each request by running ``SELECT 1``: one more round trip to the
-database on every request that touches it, which under load cost a tenth to a
-quarter of the throughput of sends and collects. An idle connection has nothing to read, so
-this backend asks the operating system instead: if the socket of an idle
+database on every request that touches it, a tenth to a quarter of the
+throughput of sends and collects under load. An idle connection has nothing to
+read, so this backend asks the operating system instead: if the socket of an idle
 connection is readable, the server has closed it or sent its last words (a
 restart, a terminated backend), and the connection is replaced before the
 request uses it, exactly as after a failed ``SELECT 1``. (The server sends

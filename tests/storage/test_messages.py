@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from restapi import services
 from restapi.models import Message
-from restapi.storage import database
+from restapi.storage import messages
 
 pytestmark = pytest.mark.django_db
 
 
 def test_insert_returns_the_committed_row():
-    message = database.insert_message(username="ann", text="hi", timeout=90)
+    message = messages.insert_message(username="ann", text="hi", timeout=90)
 
     stored = Message.objects.get(pk=message.id)
     assert message.expiration_date == stored.expiration_date
@@ -30,25 +30,25 @@ def test_insert_returns_the_committed_row():
 @time_machine.travel(datetime(2001, 1, 1, tzinfo=UTC), tick=True)
 def test_expiry_ignores_the_application_clock():
     # The application's clock is 25 years behind; the database's is right.
-    message = database.insert_message(username="ann", text="hi", timeout=60)
+    message = messages.insert_message(username="ann", text="hi", timeout=60)
 
     assert message.expiration_date > datetime(2020, 1, 1, tzinfo=UTC)
-    assert [m.id for m in database.collect_messages(username="ann", limit=10)] == [message.id]
+    assert [m.id for m in messages.collect_messages(username="ann", limit=10)] == [message.id]
 
 
 def test_collect_uses_the_database_clock_even_when_the_application_clock_runs_ahead():
-    message = database.insert_message(username="ann", text="hi", timeout=60)
+    message = messages.insert_message(username="ann", text="hi", timeout=60)
 
     with time_machine.travel(timezone.now() + timedelta(days=1), tick=True):
-        collected = database.collect_messages(username="ann", limit=10)
+        collected = messages.collect_messages(username="ann", limit=10)
 
     assert [m.id for m in collected] == [message.id]
 
 
 def test_collect_sets_expiration_and_collected_at_to_the_same_moment():
-    message = database.insert_message(username="ann", text="hi", timeout=60)
+    message = messages.insert_message(username="ann", text="hi", timeout=60)
 
-    (collected,) = database.collect_messages(username="ann", limit=10)
+    (collected,) = messages.collect_messages(username="ann", limit=10)
 
     stored = Message.objects.get(pk=message.id)
     assert stored.collected_at == stored.expiration_date == collected.expiration_date
@@ -56,13 +56,13 @@ def test_collect_sets_expiration_and_collected_at_to_the_same_moment():
 
 
 def test_collect_skips_other_users_expired_and_collected_messages():
-    live = database.insert_message(username="ann", text="live", timeout=60)
-    database.insert_message(username="ann", text="expired", timeout=0)
-    database.insert_message(username="bob", text="other", timeout=60)
-    taken = database.insert_message(username="ann", text="taken", timeout=60)
+    live = messages.insert_message(username="ann", text="live", timeout=60)
+    messages.insert_message(username="ann", text="expired", timeout=0)
+    messages.insert_message(username="bob", text="other", timeout=60)
+    taken = messages.insert_message(username="ann", text="taken", timeout=60)
     Message.objects.filter(pk=taken.id).update(collected_at=timezone.now())
 
-    assert [m.text for m in database.collect_messages(username="ann", limit=10)] == ["live"]
+    assert [m.text for m in messages.collect_messages(username="ann", limit=10)] == ["live"]
     assert live.id
 
 
@@ -109,7 +109,7 @@ def _collect_concurrently(username: str, collectors: int) -> list[int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_collectors_hand_out_each_message_exactly_once():
-    ids = {database.insert_message(username="ann", text=f"m{n}", timeout=60).id for n in range(300)}
+    ids = {messages.insert_message(username="ann", text=f"m{n}", timeout=60).id for n in range(300)}
 
     handed_out = _collect_concurrently("ann", collectors=8)
 
@@ -121,12 +121,12 @@ def test_concurrent_collectors_hand_out_each_message_exactly_once():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_collectors_with_a_small_limit_still_hand_out_each_message_once(chat_settings):
     chat_settings(MAX_COLLECT=7)
-    ids = {database.insert_message(username="ann", text=f"m{n}", timeout=60).id for n in range(100)}
+    ids = {messages.insert_message(username="ann", text=f"m{n}", timeout=60).id for n in range(100)}
 
     handed_out = _collect_concurrently("ann", collectors=6)
 
     assert len(handed_out) == len(set(handed_out))
     assert set(handed_out) <= ids
     # Whatever the collectors did not reach in their three rounds is still live.
-    left = {m.id for m in database.collect_messages(username="ann", limit=1000)}
+    left = {m.id for m in messages.collect_messages(username="ann", limit=1000)}
     assert left | set(handed_out) == ids

@@ -1,0 +1,103 @@
+"""
+Request counters of the throttle, in fixed windows, shared by every worker and host.
+
+Redis keeps them when ``REDIS_URL`` is set, else the database. Each request
+costs one atomic increment that returns the new count, so concurrent requests
+can neither lose an increment nor both take the last slot, and the work per
+request does not grow with the rate. The Redis counter answers None when Redis
+is failing (under the policy of ``redis_client.RedisGuard``): the caller
+decides what an unknown count means.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from django.conf import settings
+
+from restapi.models import ThrottleWindow
+from restapi.storage.per_process import per_process
+from restapi.storage.redis_client import RedisGuard, connect, key
+from restapi.storage.sql import run
+
+logger = logging.getLogger(__name__)
+
+# Ended windows of the database counter are deleted this often per process, at most this many at a time.
+CLEANUP_INTERVAL_SECONDS = 60.0
+CLEANUP_BATCH = 1000
+
+
+class WindowCounter(Protocol):
+    def increment(self, client: str, window_end: int) -> int | None:
+        """Count one request of ``client`` in the window ending at ``window_end``; the new count, or None."""
+
+
+class RedisWindowCounter:
+    """One key per client and window, expiring with its window."""
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self._redis = RedisGuard(
+            connect(url, timeout=timeout),
+            store="throttle counter",
+            fallback="POST /chat is not throttled",
+            logger=logger,
+        )
+
+    def increment(self, client: str, window_end: int) -> int | None:
+        name = key("throttle", client, window_end)
+
+        def count(redis_client) -> int:
+            # MULTI/EXEC in one round trip: the key cannot be left without its expiry.
+            with redis_client.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expireat(name, window_end + 1)
+                new_count, _ = pipe.execute()
+            return int(new_count)
+
+        return self._redis.call("increment", count).value
+
+
+class DatabaseWindowCounter:
+    """One row per client, holding the count of its current window, moved on by an upsert."""
+
+    _UPSERT = (
+        f"INSERT INTO {ThrottleWindow._meta.db_table} AS w (client, window_end, count) "  # noqa: S608
+        "VALUES (%s, %s, 1) "
+        "ON CONFLICT (client) DO UPDATE SET "
+        "count = CASE WHEN w.window_end = excluded.window_end THEN w.count + 1 ELSE 1 END, "
+        "window_end = excluded.window_end "
+        "RETURNING count"
+    )
+    _CLEANUP = (
+        f"DELETE FROM {ThrottleWindow._meta.db_table} WHERE client IN ("  # noqa: S608
+        f"SELECT client FROM {ThrottleWindow._meta.db_table} WHERE window_end <= %s LIMIT %s)"
+    )
+
+    def __init__(self) -> None:
+        self._next_cleanup = 0.0
+        self._lock = threading.Lock()
+
+    def increment(self, client: str, window_end: int) -> int:
+        ((count,),) = run(self._UPSERT, [client, window_end])
+        self._cleanup_if_due()
+        return count
+
+    def _cleanup_if_due(self) -> None:
+        with self._lock:
+            if time.monotonic() < self._next_cleanup:
+                return
+            self._next_cleanup = time.monotonic() + CLEANUP_INTERVAL_SECONDS
+        # Rows of clients that have not come back since their window ended.
+        run(self._CLEANUP, [int(time.time()), CLEANUP_BATCH])
+
+
+@per_process
+def window_counter() -> WindowCounter:
+    """The process's counter: Redis when ``REDIS_URL`` is set, else the database."""
+    url = settings.CHAT["REDIS_URL"]
+    if url:
+        return RedisWindowCounter(url, timeout=settings.CHAT["REDIS_TIMEOUT"])
+    return DatabaseWindowCounter()
