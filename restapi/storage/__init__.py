@@ -1,10 +1,12 @@
 """
 Where messages are kept.
 
-The database (``storage.database``) is the system of record and is always
-there; the hot store (``storage.hot``) is an optional accelerator for reads by
-id. Both speak in :class:`StoredMessage`, so the code above them does not know
-which one answered.
+Every SQL statement and every Redis call of the service lives in this package,
+one module per concern. The database (``storage.messages``) is the system of
+record and is always there; the hot store (``storage.hot``) is an optional
+accelerator for reads by id. Both speak in :class:`StoredMessage`, so the code
+above them does not know which one answered. Storage reports what happened and
+counts nothing: its callers keep the metrics.
 """
 
 from dataclasses import dataclass

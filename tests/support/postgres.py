@@ -7,11 +7,10 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from tests.support.processes import PROJECT_DIR, TEST_SECRET_KEY, free_port, wait_for_port
+from tests.support.processes import free_port, migrate_database, wait_for_port
 
 
 def postgres_bin_dir() -> Path | None:
@@ -73,18 +72,4 @@ class PostgresCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def migrate(self) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            "SECRET_KEY": TEST_SECRET_KEY,
-            "ALLOWED_HOSTS": "localhost",
-            "REDIS_URL": "",
-            "LOG_FILE": str(self.log.with_name("migrate.log")),
-        }
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=PROJECT_DIR,
-            env=env,
-            check=True,
-            timeout=120,
-        )
+        migrate_database(self.url, self.log.with_name("migrate.log"))

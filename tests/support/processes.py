@@ -49,6 +49,25 @@ def stop_process_group(process: subprocess.Popen, *, timeout: float) -> None:
         process.wait(timeout=10)
 
 
+def migrate_database(database_url: str, log_file: Path) -> None:
+    """``manage.py migrate`` against ``database_url``, in a process of its own."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "ALLOWED_HOSTS": "localhost",
+        "REDIS_URL": "",
+        "LOG_FILE": str(log_file),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+
+
 def wait_for_port(port: int, *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
