@@ -90,6 +90,9 @@ events {{ worker_connections {WORKER_CONNECTIONS}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
+    # As Debian's nginx.conf sets them for every site.
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
 {temp_paths}
     include {site};
 }}
