@@ -3,7 +3,9 @@ Throttling of sends (``POST /chat``) per client address at ``CHAT_THROTTLE_RATE`
 
 The count is kept in fixed windows (a ``100/day`` rate allows 100 sends per
 UTC day) by ``storage.throttle_counters``, in one place every worker and host
-shares.
+shares. Only a real send counts: DRF checks throttles before it dispatches on
+the method, so an ``OPTIONS`` or a browser's ``GET /chat`` (405) would
+otherwise spend a client's budget for the day.
 
 If the counter is unavailable (Redis failing), the throttle lets requests
 through (fails open), counted in ``metrics.THROTTLE_FAILED_OPEN``: sending
@@ -25,6 +27,9 @@ from restapi.client_ip import client_address
 from restapi.rates import Rate
 from restapi.storage.throttle_counters import window_counter
 
+# Answered by DRF itself (the allowed methods), never a send.
+_NOT_COUNTED = frozenset({"OPTIONS"})
+
 
 class ClientAddressRateThrottle(BaseThrottle):
     """Allows ``CHAT_THROTTLE_RATE`` requests per client address per fixed window."""
@@ -33,6 +38,8 @@ class ClientAddressRateThrottle(BaseThrottle):
         self._wait: float | None = None
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        if request.method in _NOT_COUNTED or request.method not in view.allowed_methods:
+            return True
         rate = Rate.parse(settings.CHAT["THROTTLE_RATE"])
         now = time.time()
         window_end = rate.window_end(now)

@@ -137,3 +137,17 @@ def test_the_limit_is_exact_across_gunicorn_workers(tmp_path: Path, counter_stor
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM restapi_message WHERE username = 'ann'")
         assert cursor.fetchone()[0] == 25
+
+
+@pytest.mark.django_db
+def test_only_real_sends_spend_the_budget(
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(THROTTLE_RATE="1/hour")
+    for _ in range(100):
+        assert api.options("/chat", REMOTE_ADDR="203.0.113.9").status_code == 200
+        assert api.get("/chat", HTTP_ACCEPT="text/html", REMOTE_ADDR="203.0.113.9").status_code == 405
+    assert api.head("/chat", REMOTE_ADDR="203.0.113.9").status_code == 405
+
+    assert _post(api).status_code == 201
+    assert _post(api).status_code == 429
