@@ -5,6 +5,8 @@ Every value that varies between deployments comes from the environment through
 ``EphemeralMessages.config``; this module only arranges it for Django.
 """
 
+from csp.constants import NONE, SELF
+
 from EphemeralMessages import config
 
 CONFIG = config.load()
@@ -34,6 +36,7 @@ MIDDLEWARE = [
     "restapi.middleware.BodySizeLimitMiddleware",
     "restapi.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Serves collected static files when no nginx is in front (the quick start, a bare gunicorn).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -82,6 +85,23 @@ APPEND_SLASH = False
 
 # Bodies larger than this are refused with 413 before anything reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+
+# Pages may run and style themselves only with the service's own files: an
+# injected <script>, inline event handler or <style> does not run. Swagger UI's
+# icons are data: images; nothing is framed, posted elsewhere or loaded as a plugin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
