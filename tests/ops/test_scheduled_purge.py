@@ -58,6 +58,20 @@ def run_cron_job(command: str, tmp_path: Path, env_file: Path) -> None:
     subprocess.run(["/bin/sh", "-c", local], cwd="/", env=cron_env, check=True, timeout=120)
 
 
+def service_environment(tmp_path: Path) -> tuple[Path, Path]:
+    """An environment file like /etc/ephemeral-messages/env for the test database; its metrics folder."""
+    (tmp_path / "log").mkdir()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env_file = tmp_path / "env"
+    env_file.write_text(
+        f"DATABASE_URL={current_database_url()}\nSECRET_KEY={TEST_SECRET_KEY}\nALLOWED_HOSTS=localhost\n"
+        f"DATA_DIR={tmp_path / 'data'}\nLOG_FILE={tmp_path / 'log' / 'chat_server.log'}\n"
+        f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}\n"
+    )
+    return env_file, metrics_dir
+
+
 def expired_message(days_ago: int) -> Message:
     expired = timezone.now() - timedelta(days=days_ago)
     return Message.objects.create(username="old", text="t", created_at=expired, expiration_date=expired)
@@ -69,15 +83,7 @@ def test_the_cron_job_runs_the_purge_as_the_service_user(tmp_path: Path) -> None
     # The guide shows the file's own line, so what an operator copies is what runs here.
     assert f"\n    {cron_job_line()}\n" in OPERATIONS.read_text()
 
-    (tmp_path / "log").mkdir()
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    env_file = tmp_path / "env"
-    env_file.write_text(
-        f"DATABASE_URL={current_database_url()}\nSECRET_KEY={TEST_SECRET_KEY}\nALLOWED_HOSTS=localhost\n"
-        f"DATA_DIR={tmp_path / 'data'}\nLOG_FILE={tmp_path / 'log' / 'chat_server.log'}\n"
-        f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}\n"
-    )
+    env_file, _ = service_environment(tmp_path)
     old = expired_message(days_ago=40)
 
     run_cron_job(command, tmp_path, env_file)
@@ -88,15 +94,7 @@ def test_the_cron_job_runs_the_purge_as_the_service_user(tmp_path: Path) -> None
 
 def test_purges_leave_no_metrics_file_per_run_and_their_counts_add_up(tmp_path: Path) -> None:
     _, _, command = cron_entry()
-    (tmp_path / "log").mkdir()
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    env_file = tmp_path / "env"
-    env_file.write_text(
-        f"DATABASE_URL={current_database_url()}\nSECRET_KEY={TEST_SECRET_KEY}\nALLOWED_HOSTS=localhost\n"
-        f"DATA_DIR={tmp_path / 'data'}\nLOG_FILE={tmp_path / 'log' / 'chat_server.log'}\n"
-        f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}\n"
-    )
+    env_file, metrics_dir = service_environment(tmp_path)
     files_after_each_run = []
     for _ in range(3):
         expired_message(days_ago=40)
