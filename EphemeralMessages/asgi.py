@@ -1,4 +1,7 @@
-"""ASGI entry point, for servers that speak ASGI."""
+"""
+ASGI entry point: ``gunicorn -c deploy/gunicorn.conf.py`` with
+``GUNICORN_WORKER_CLASS=asgi``, the server that long-polls are routed to.
+"""
 
 import os
 
@@ -6,4 +9,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from restapi.longpoll import LongPollASGI  # noqa: E402 - needs the apps loaded above
+
+application = LongPollASGI(django_application)

@@ -55,6 +55,7 @@ class Config:
     max_text_length: int
     max_body_bytes: int
     max_collect: int
+    max_wait: int
     throttle_rate: str
     trusted_proxies: list[str]
     retention_days: int
@@ -376,6 +377,8 @@ def load(source: Mapping[str, str] | None = None) -> Config:
         max_text_length=env.integer("CHAT_MAX_TEXT_LENGTH", 512, minimum=1, maximum=16384),
         max_body_bytes=env.integer("CHAT_MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024),
         max_collect=env.integer("CHAT_MAX_COLLECT", 1000, minimum=1, maximum=100_000),
+        # The longest ?wait= (and lease wait) accepted; lower it when a proxy in front times out sooner.
+        max_wait=env.integer("CHAT_MAX_WAIT", 60, minimum=0, maximum=60),
         throttle_rate=parse_throttle_rate("CHAT_THROTTLE_RATE", env.text("CHAT_THROTTLE_RATE", "100/day")),
         trusted_proxies=_trusted_proxies(env),
         retention_days=env.integer("CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
@@ -403,6 +406,7 @@ class GunicornConfig:
     worker_class: str
     workers: int
     threads: int
+    worker_connections: int
     keepalive: int
     max_requests: int
     max_requests_jitter: int
@@ -421,6 +425,8 @@ def load_gunicorn(source: Mapping[str, str] | None = None) -> GunicornConfig:
         worker_class=env.text("GUNICORN_WORKER_CLASS", "gthread"),
         workers=env.integer("GUNICORN_WORKERS", os.cpu_count() or 1, minimum=1),
         threads=env.integer("GUNICORN_THREADS", 8, minimum=1),
+        # Each waiting client of the asynchronous worker holds a connection.
+        worker_connections=env.integer("GUNICORN_WORKER_CONNECTIONS", 20_000, minimum=1),
         keepalive=env.integer("GUNICORN_KEEPALIVE", 5, minimum=0),
         max_requests=env.integer("GUNICORN_MAX_REQUESTS", 100_000, minimum=0),
         max_requests_jitter=env.integer("GUNICORN_MAX_REQUESTS_JITTER", 10_000, minimum=0),

@@ -45,6 +45,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that a request is waited on only once every other check has passed.
+    "restapi.longpoll.LongPollMiddleware",
 ]
 
 # The admin's notices live in the session: the default storage would sign a
@@ -169,6 +171,7 @@ CHAT = {
     "MAX_TIMEOUT": CONFIG.max_timeout,
     "MAX_TEXT_LENGTH": CONFIG.max_text_length,
     "MAX_COLLECT": CONFIG.max_collect,
+    "MAX_WAIT": CONFIG.max_wait,
     "THROTTLE_RATE": CONFIG.throttle_rate,
     "TRUSTED_PROXIES": CONFIG.trusted_proxies,
     "RETENTION_DAYS": CONFIG.retention_days,

@@ -1,7 +1,14 @@
 """
 Gunicorn settings for the Ephemeral Messaging Service.
 
-    gunicorn -c deploy/gunicorn.conf.py EphemeralMessages.wsgi
+    gunicorn -c deploy/gunicorn.conf.py                               # the regular endpoints
+    GUNICORN_WORKER_CLASS=asgi gunicorn -c deploy/gunicorn.conf.py    # long-polls
+
+Both serve every endpoint. The threaded server (gthread, the default) is the
+fastest for the regular endpoints; a request that waits for mail holds one of
+its threads. The asynchronous server (asgi) holds no thread and no database
+connection for a waiting request, so nginx sends every request that asks to
+wait there (docs/DESIGN.md, "The server model").
 
 Where it listens and the performance values come from the environment
 (``GUNICORN_<NAME>``, read and checked by ``EphemeralMessages.config``, without
@@ -29,7 +36,10 @@ try:
 except ImproperlyConfigured as exc:
     raise SystemExit(str(exc)) from None
 
-wsgi_app = "EphemeralMessages.wsgi"
+# Gunicorn's workers with one addition: waiters are answered when a worker stops.
+_WORKER_CLASSES = {"gthread": "EphemeralMessages.workers.ThreadWorker", "asgi": "EphemeralMessages.workers.ASGIWorker"}
+_asynchronous = GUNICORN.worker_class == "asgi"
+wsgi_app = "EphemeralMessages.asgi:application" if _asynchronous else "EphemeralMessages.wsgi"
 bind = GUNICORN.bind
 
 # A request is about a millisecond of Python around waits on PostgreSQL (the
@@ -40,9 +50,12 @@ bind = GUNICORN.bind
 # Measured (docs/PERFORMANCE.md): 2 x 8 gthread beat 2, 4 and 8 sync workers
 # and 2 x 4 gthread. Each thread holds one persistent PostgreSQL connection:
 # workers x threads connections per host.
-worker_class = GUNICORN.worker_class
+worker_class = _WORKER_CLASSES.get(GUNICORN.worker_class, GUNICORN.worker_class)
 workers = GUNICORN.workers
-threads = GUNICORN.threads
+# The asynchronous worker has no thread pool of its own (a threads setting above 1 only draws a warning).
+threads = 1 if _asynchronous else GUNICORN.threads
+# Open connections per asynchronous worker: each waiting client holds one.
+worker_connections = GUNICORN.worker_connections
 
 # Seconds an idle keep-alive connection is held open for nginx's next request.
 # Keep it above nginx's upstream keepalive_timeout (4 s in deploy/nginx), so

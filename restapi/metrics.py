@@ -52,6 +52,17 @@ COLLECTS_ABANDONED = Counter(
     "chat_collects_abandoned",
     "Collects not run because the client had closed its connection before they started.",
 )
+MESSAGES_LEASED = Counter(
+    "chat_messages_leased_total",
+    "Messages handed out under a lease (a message whose lease ended unacknowledged counts again when leased again).",
+)
+MESSAGES_ACKNOWLEDGED = Counter(
+    "chat_messages_acknowledged_total", "Leased messages collected by the acknowledgement of their lease."
+)
+WAKE_UPS_NOT_PUBLISHED = Counter(
+    "chat_wake_ups_not_published_total",
+    "Sends whose wake-up could not be published to Redis; waiters found those messages by polling.",
+)
 MESSAGES_EXPIRED_UNREAD = Counter(
     "chat_messages_expired_unread_total",
     "Messages that expired without being collected, counted when the retention purge deletes them.",

@@ -10,7 +10,9 @@ class Message(models.Model):
     creation time plus its timeout, or the time it was collected, whichever
     comes first. ``collected_at`` records a collection; collecting tests it
     rather than the clock, which is what makes a collection happen only once.
-    All three times come from the database's clock.
+    A lease hides a live message from every collect and every other lease
+    until ``leased_until``; the lease's acknowledgement collects it. All these
+    times come from the database's clock.
     """
 
     username = models.CharField(max_length=150)
@@ -18,10 +20,21 @@ class Message(models.Model):
     created_at = models.DateTimeField()
     expiration_date = models.DateTimeField()
     collected_at = models.DateTimeField(null=True, blank=True)
+    # The last lease that held the message; kept after the lease ends, so that
+    # acknowledging an ended lease can be told from acknowledging an unknown one.
+    # NULL, not "", for a message never leased: the partial index leaves those out.
+    lease_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    leased_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "restapi_message"
         indexes = [
+            # Serves the acknowledgement: only leased rows not yet collected.
+            models.Index(
+                fields=["lease_id"],
+                condition=Q(collected_at__isnull=True, lease_id__isnull=False),
+                name="message_open_lease_idx",
+            ),
             # Serves the collect: only uncollected rows, found by recipient and
             # range-scanned past the expired ones, so its cost follows the live
             # messages, not the inbox's history.

@@ -25,9 +25,11 @@ from rest_framework import serializers
 
 from restapi.characters import is_invisible
 from restapi.serializers import (
+    MAX_LEASE_SECONDS,
     TIMEOUT_MAX_DIGITS,
     USERNAME_MAX_LENGTH,
     CollectedMessageSerializer,
+    LeaseRequestSerializer,
     MessageCreateSerializer,
     MessageSerializer,
     UsernameField,
@@ -157,6 +159,50 @@ class TimeoutFieldExtension(OpenApiSerializerFieldExtension):
         }
 
 
+class BoundedSecondsFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "restapi.serializers.BoundedSecondsField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        field = self.target
+        schema: dict[str, Any] = {
+            "oneOf": [
+                {"type": "integer", "minimum": field.minimum, "maximum": field.maximum},
+                {
+                    "type": "string",
+                    # Digits whose value is within the bounds (the bounds in use are 0 or 1 to a maximum).
+                    "pattern": f"^{'(?!0*$)' if field.minimum else ''}0*{decimal_up_to(field.maximum)}$",
+                    "maxLength": TIMEOUT_MAX_DIGITS,
+                },
+            ],
+        }
+        if field.default is not serializers.empty:
+            schema["default"] = field.default
+        return schema
+
+
+def wait_description(what: str) -> str:
+    return (
+        f"Seconds to wait, 0 to {settings.CHAT['MAX_WAIT']} (default 0), when the inbox has nothing to hand out: "
+        f"{what} as soon as a message arrives, or when the time is up. The wait answers early, "
+        "with nothing, if another collector takes the message first or the server is stopping; call again."
+    )
+
+
+class LeaseRequestSerializerExtension(OpenApiSerializerExtension):
+    """The body of ``POST /chats/<username>/leases`` refuses fields it does not know."""
+
+    target_class = "restapi.serializers.LeaseRequestSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["properties"]["seconds"]["description"] = (
+            f"How long the lease hides its messages from everyone else, 1 to {MAX_LEASE_SECONDS} (default 30)."
+        )
+        schema["properties"]["wait"]["description"] = wait_description("it leases")
+        return {**schema, "additionalProperties": False}
+
+
 class MessageCreateSerializerExtension(OpenApiSerializerExtension):
     """The body of ``POST /chat`` refuses fields it does not know."""
 
@@ -185,6 +231,8 @@ class FieldErrorsSerializer(serializers.Serializer):
     username = serializers.ListField(child=serializers.CharField(), required=False)
     text = serializers.ListField(child=serializers.CharField(), required=False)
     timeout = serializers.ListField(child=serializers.CharField(), required=False)
+    wait = serializers.ListField(child=serializers.CharField(), required=False)
+    seconds = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class FieldErrorsSerializerExtension(OpenApiSerializerExtension):
@@ -340,10 +388,20 @@ COLLECT = {
     "description": (
         "Every live message for the username, oldest first. **Collecting expires what it returns**: "
         "each message is handed out once, and its expiration date becomes the time of this read. "
-        "An unknown username is an empty inbox."
+        "An unknown username is an empty inbox. Messages held by a lease are not collected."
     ),
     "parameters": [
         OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
+        OpenApiParameter(
+            "wait",
+            {
+                "type": "string",
+                "pattern": f"^0*{decimal_up_to(settings.CHAT['MAX_WAIT'])}$",
+                "maxLength": TIMEOUT_MAX_DIGITS,
+            },
+            OpenApiParameter.QUERY,
+            description=wait_description("it collects"),
+        ),
         OpenApiParameter(
             "Cache-Control",
             OpenApiTypes.STR,
@@ -367,10 +425,73 @@ COLLECT = {
             CollectedMessageSerializer(many=True),
             description="The collected messages, now expired; [] when there are none.",
         ),
-        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+        400: OpenApiResponse(FieldErrorsSerializer, description="The username or wait is invalid."),
         403: SPECULATIVE,
         404: _detail("The path has no username, or the username contains /."),
         406: NOT_ACCEPTABLE,
+        503: UNAVAILABLE,
+    },
+}
+
+
+class LeaseSerializer(serializers.Serializer):
+    lease = serializers.CharField(
+        allow_null=True, help_text="The lease's opaque id, to acknowledge it with; null when nothing was leased."
+    )
+    expires_at = serializers.CharField(
+        allow_null=True, help_text="When the lease ends (UTC) unless acknowledged; null when nothing was leased."
+    )
+    messages = CollectedMessageSerializer(many=True, help_text="The leased messages, oldest first.")
+
+
+LEASE = {
+    "summary": "Lease an inbox's messages until acknowledged",
+    "description": (
+        "Hands out the username's live messages, oldest first, **without expiring them**: they are hidden "
+        "from every collect and every other lease until the lease ends. Acknowledge the lease "
+        "(DELETE .../leases/{lease}) once the messages are safe; a lease that ends unacknowledged returns "
+        "them to the inbox, except those whose own expiration date passed meanwhile."
+    ),
+    "request": LeaseRequestSerializer,
+    "parameters": [
+        OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
+        OpenApiParameter(
+            "Location",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            response=[201],
+            description="The lease's path, to acknowledge it with DELETE.",
+        ),
+        DATABASE_RETRY_AFTER,
+    ],
+    "responses": {
+        201: OpenApiResponse(LeaseSerializer, description="At least one message is leased."),
+        200: OpenApiResponse(LeaseSerializer, description='Nothing to lease: {"lease": null, "messages": []}.'),
+        400: OpenApiResponse(
+            BAD_REQUEST, description="A field is invalid or unknown, or the body is not a JSON object."
+        ),
+        404: OpenApiResponse(DetailSerializer, description="The path has no username, or the username contains /."),
+        406: NOT_ACCEPTABLE,
+        413: OpenApiResponse(DetailSerializer, description="The body is larger than the limit (64 KiB by default)."),
+        415: OpenApiResponse(DetailSerializer, description="The body is not sent as application/json."),
+        503: UNAVAILABLE,
+    },
+}
+
+ACKNOWLEDGE = {
+    "summary": "Acknowledge a lease",
+    "description": "Collects the lease's messages exactly as a collect does: each one expires now.",
+    "parameters": [
+        OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
+        OpenApiParameter("lease", OpenApiTypes.STR, OpenApiParameter.PATH, description="The id the lease answered."),
+        DATABASE_RETRY_AFTER,
+    ],
+    "responses": {
+        204: OpenApiResponse(description="Acknowledged: the messages are collected."),
+        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+        404: OpenApiResponse(DetailSerializer, description="No such lease was given out for this inbox."),
+        406: NOT_ACCEPTABLE,
+        409: OpenApiResponse(DetailSerializer, description="The lease has ended or was acknowledged already."),
         503: UNAVAILABLE,
     },
 }

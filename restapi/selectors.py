@@ -23,3 +23,8 @@ def get_message(message_id: int) -> StoredMessage | None:
     if not found.live:
         count_hot_store_call("set", store.remember_settled(found.message).outcome)
     return found.message
+
+
+def inbox_has_mail(username: str) -> bool:
+    """Whether a collect of ``username``'s inbox would hand out a message now."""
+    return messages.has_live_messages(username=username)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -81,47 +81,64 @@ class MessageTextField(StrictCharField):
         return text
 
 
-class TimeoutField(serializers.Field):
-    """Seconds to live: a JSON integer, or a string of digits."""
+class BoundedSecondsField(serializers.Field):
+    """A whole number of seconds within bounds: a JSON integer, or a string of digits (as in a query)."""
 
     default_error_messages = {
         "invalid": 'Must be a whole number of seconds: an integer such as 30, or a string of digits such as "30".',
-        "out_of_range": "Must be between 0 and {max_timeout} seconds.",
+        "out_of_range": "Must be between {minimum} and {maximum} seconds.",
     }
 
+    def __init__(self, *, minimum: int, maximum: int = 0, **kwargs: Any) -> None:
+        self.minimum = minimum
+        self._maximum = maximum
+        super().__init__(**kwargs)
+
+    @property
+    def maximum(self) -> int:
+        return self._maximum
+
     def to_internal_value(self, data: Any) -> int:
-        max_timeout = settings.CHAT["MAX_TIMEOUT"]
         if isinstance(data, bool):
             self.fail("invalid")
         if isinstance(data, int):
             value = data
         elif isinstance(data, str) and _DIGITS.match(data):
             if len(data) > TIMEOUT_MAX_DIGITS:
-                self.fail("out_of_range", max_timeout=max_timeout)
+                self.fail("out_of_range", minimum=self.minimum, maximum=self.maximum)
             value = int(data)
         else:
             self.fail("invalid")
-        if not 0 <= value <= max_timeout:
-            self.fail("out_of_range", max_timeout=max_timeout)
+        if not self.minimum <= value <= self.maximum:
+            self.fail("out_of_range", minimum=self.minimum, maximum=self.maximum)
         return value
 
     def to_representation(self, value: int) -> int:
         return value
 
 
-def _default_timeout() -> int:
-    return settings.CHAT["DEFAULT_TIMEOUT"]
+# The longest a request may ever wait for mail (CHAT_MAX_WAIT may lower it);
+# proxies in front must allow more.
+MAX_WAIT_SECONDS = 60
+MAX_LEASE_SECONDS = 3600
+DEFAULT_LEASE_SECONDS = 30
 
 
-class MessageCreateSerializer(serializers.Serializer):
-    """The body of ``POST /chat``."""
+class TimeoutField(BoundedSecondsField):
+    """Seconds a message lives: 0 up to CHAT_MAX_TIMEOUT, read when a request is validated."""
 
-    username = UsernameField()
-    text = MessageTextField(max_length=None)
-    timeout = TimeoutField(required=False, default=_default_timeout)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(minimum=0, **kwargs)
+
+    @property
+    def maximum(self) -> int:
+        return settings.CHAT["MAX_TIMEOUT"]
+
+
+class StrictSerializer(serializers.Serializer):
+    """A body whose unknown fields are refused, so that a misspelt "timout" is not silently ignored."""
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        # Unknown fields are refused, so that a misspelt "timout" is not silently ignored.
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
         errors = {str(name): [f"Unknown field; this endpoint takes {', '.join(self.fields)}."] for name in unknown}
         try:
@@ -133,14 +150,54 @@ class MessageCreateSerializer(serializers.Serializer):
         return validated
 
 
-class InboxSerializer(serializers.Serializer):
-    """The path parameter of ``GET /chats/<username>``: the same rule as the body's username."""
+def _default_timeout() -> int:
+    return settings.CHAT["DEFAULT_TIMEOUT"]
+
+
+class MessageCreateSerializer(StrictSerializer):
+    """The body of ``POST /chat``."""
 
     username = UsernameField()
+    text = MessageTextField(max_length=None)
+    timeout = TimeoutField(required=False, default=_default_timeout)
+
+
+class WaitField(BoundedSecondsField):
+    """How long a collect or a lease waits for mail when the inbox is empty: 0 up to CHAT_MAX_WAIT."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", 0)
+        super().__init__(minimum=0, **kwargs)
+
+    @property
+    def maximum(self) -> int:
+        return settings.CHAT["MAX_WAIT"]
+
+
+class InboxSerializer(serializers.Serializer):
+    """
+    ``GET /chats/<username>``: the path's username (the same rule as the body's)
+    and ``?wait=`` (the waiting itself happens in ``restapi.longpoll``).
+    """
+
+    username = UsernameField()
+    wait = WaitField()
+
+
+class LeaseRequestSerializer(StrictSerializer):
+    """The body of ``POST /chats/<username>/leases``."""
+
+    seconds = BoundedSecondsField(minimum=1, maximum=MAX_LEASE_SECONDS, required=False, default=DEFAULT_LEASE_SECONDS)
+    wait = WaitField()
 
 
 # How every expiration_date leaves the service: ISO 8601 in UTC, with microseconds and a Z.
 EXPIRATION_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_expiration_date(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(EXPIRATION_DATE_FORMAT)
 
 
 class MessageSerializer(serializers.Serializer):
@@ -158,7 +215,7 @@ class MessageSerializer(serializers.Serializer):
         return {
             "username": instance.username,
             "text": instance.text,
-            "expiration_date": instance.expiration_date.astimezone(UTC).strftime(EXPIRATION_DATE_FORMAT),
+            "expiration_date": format_expiration_date(instance.expiration_date),
         }
 
 

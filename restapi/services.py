@@ -1,5 +1,5 @@
 """
-Writes: creating a message and collecting an inbox.
+Writes: creating a message, collecting an inbox, leasing and acknowledging.
 
 Both go to the database alone and are committed when they return. The hot
 store holds only settled messages, which no write changes, so neither needs
@@ -9,13 +9,23 @@ to touch Redis: a 201 or a collected message never depends on it.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.core import signing
 
-from restapi.metrics import COLLECTS_ABANDONED, MESSAGES_COLLECTED, MESSAGES_CREATED
-from restapi.storage import StoredMessage, messages
+from restapi.metrics import (
+    COLLECTS_ABANDONED,
+    MESSAGES_ACKNOWLEDGED,
+    MESSAGES_COLLECTED,
+    MESSAGES_CREATED,
+    MESSAGES_LEASED,
+    WAKE_UPS_NOT_PUBLISHED,
+)
+from restapi.storage import StoredMessage, leases, messages, wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +41,9 @@ def create_message(*, username: str, text: str, timeout: int) -> StoredMessage:
     """Store a message for ``username`` that can be collected for ``timeout`` seconds."""
     message = messages.insert_message(username=username, text=text, timeout=timeout)
     MESSAGES_CREATED.inc()
+    # After the commit, so that a waiter it wakes finds the message.
+    if not wakeups.announcer().announce(username).done:
+        WAKE_UPS_NOT_PUBLISHED.inc()
     return message
 
 
@@ -59,3 +72,51 @@ def collect_inbox(*, username: str, recipient_gone: Callable[[], bool] = _always
     MESSAGES_COLLECTED.inc(len(collected))
     more_waiting = len(collected) == limit and messages.has_live_messages(username=username)
     return Collection(collected, more_waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    # The opaque id the holder acknowledges with; None when nothing was leased.
+    token: str | None
+    expires_at: datetime | None
+    messages: list[StoredMessage]
+
+
+class LeaseNotFound(Exception):
+    """No such lease was ever given out for this inbox."""
+
+
+class LeaseEnded(Exception):
+    """The lease was given out, but holds nothing any more: it ended, or was acknowledged."""
+
+
+def _lease_signer(username: str) -> signing.Signer:
+    # Signed per inbox: a lease id proves it was given out for this inbox, so an
+    # ended lease (409) can be told from one that never was (404) without
+    # keeping leases anywhere but on their messages.
+    return signing.Signer(salt=f"restapi.lease:{username}")
+
+
+def lease_inbox(*, username: str, seconds: int) -> Lease:
+    """Hand out ``username``'s collectable messages, oldest first, hidden from everyone else for ``seconds``."""
+    lease_id = secrets.token_urlsafe(16)
+    leased = leases.lease_messages(
+        username=username, lease_id=lease_id, seconds=seconds, limit=settings.CHAT["MAX_COLLECT"]
+    )
+    if not leased.messages:
+        return Lease(None, None, [])
+    MESSAGES_LEASED.inc(len(leased.messages))
+    return Lease(_lease_signer(username).sign(lease_id), leased.leased_until, leased.messages)
+
+
+def acknowledge_lease(*, username: str, token: str) -> int:
+    """Collect what the lease holds; raises LeaseNotFound or LeaseEnded when it holds nothing."""
+    try:
+        lease_id = _lease_signer(username).unsign(token)
+    except signing.BadSignature:
+        raise LeaseNotFound from None
+    acknowledged = leases.acknowledge(username=username, lease_id=lease_id)
+    if not acknowledged:
+        raise LeaseEnded
+    MESSAGES_ACKNOWLEDGED.inc(acknowledged)
+    return acknowledged

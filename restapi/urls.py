@@ -8,4 +8,6 @@ urlpatterns = [
     re_path(r"^chat/?$", views.MessageCreateView.as_view(), name="chat-create"),
     re_path(r"^chat/(?P<message_id>[0-9]+)/?$", views.MessageDetailView.as_view(), name="chat-detail"),
     re_path(r"^chats/(?P<username>[^/]+)/?$", views.InboxView.as_view(), name="chats"),
+    re_path(r"^chats/(?P<username>[^/]+)/leases/?$", views.LeaseCollectionView.as_view(), name="chat-leases"),
+    re_path(r"^chats/(?P<username>[^/]+)/leases/(?P<lease>[^/]+)/?$", views.LeaseView.as_view(), name="chat-lease"),
 ]

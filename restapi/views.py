@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import APIException, NotFound, ParseError
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,8 +24,10 @@ from restapi.renderers import WebPageRenderer
 from restapi.serializers import (
     CollectedMessageSerializer,
     InboxSerializer,
+    LeaseRequestSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    format_expiration_date,
 )
 from restapi.throttling import ClientAddressRateThrottle
 
@@ -106,20 +108,45 @@ class MessageDetailView(NoStoreAPIView):
         return Response(MessageSerializer(message).data)
 
 
+class LeaseEnded(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This lease has ended (or was acknowledged): it holds no messages any more."
+    default_code = "lease_ended"
+
+
+def authorize_inbox(request: Request, username: str) -> None:
+    """
+    The one check that a request may collect, lease or acknowledge in
+    ``username``'s inbox. Every inbox is open today; a claimed inbox's token is
+    checked here.
+    """
+
+
+def _inbox_parameters(request: Request, username: str) -> dict:
+    data = {"username": username}
+    if "wait" in request.query_params:
+        data["wait"] = request.query_params["wait"]
+    serializer = InboxSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class InboxView(NoStoreAPIView):
-    """Collect every live message for a username; each one is expired as it is handed out."""
+    """
+    Collect every live message for a username; each one is expired as it is handed out.
+    With ``?wait=<seconds>`` an empty inbox is waited on first (restapi.longpoll).
+    """
 
     http_method_names = READ_METHODS
     permission_classes = [NotSpeculative]
 
     @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:
-        serializer = InboxSerializer(data={"username": username})
-        serializer.is_valid(raise_exception=True)
+        username = _inbox_parameters(request, username)["username"]
+        authorize_inbox(request, username)
         try:
             collection = services.collect_inbox(
-                username=serializer.validated_data["username"],
-                recipient_gone=functools.partial(client_has_gone, request),
+                username=username, recipient_gone=functools.partial(client_has_gone, request)
             )
         except services.CollectAbandoned:
             # Nobody will read this; it is for the access log, and for a client that
@@ -133,6 +160,46 @@ class InboxView(NoStoreAPIView):
         return response
 
 
+class LeaseCollectionView(NoStoreAPIView):
+    """Lease an inbox's messages until acknowledged: `{"seconds": 1..3600, "wait": 0..60}`."""
+
+    @extend_schema(**schema.LEASE)
+    def post(self, request: Request, username: str) -> Response:
+        username = _inbox_parameters(request, username)["username"]
+        body = request.data
+        if not isinstance(body, dict):
+            raise ParseError('The request body must be a JSON object, such as {"seconds": 30}.')
+        serializer = LeaseRequestSerializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        authorize_inbox(request, username)
+        lease = services.lease_inbox(username=username, seconds=serializer.validated_data["seconds"])
+        answer = {
+            "lease": lease.token,
+            "expires_at": format_expiration_date(lease.expires_at) if lease.expires_at else None,
+            "messages": CollectedMessageSerializer(lease.messages, many=True).data,
+        }
+        response = Response(answer, status=status.HTTP_201_CREATED if lease.token else status.HTTP_200_OK)
+        if lease.token:
+            response["Location"] = reverse("chat-lease", kwargs={"username": username, "lease": lease.token})
+        return response
+
+
+class LeaseView(NoStoreAPIView):
+    """Acknowledge a lease: its messages are collected, exactly as a collect would."""
+
+    @extend_schema(**schema.ACKNOWLEDGE)
+    def delete(self, request: Request, username: str, lease: str) -> Response:
+        username = _inbox_parameters(request, username)["username"]
+        authorize_inbox(request, username)
+        try:
+            services.acknowledge_lease(username=username, token=lease)
+        except services.LeaseNotFound:
+            raise NotFound(f"No lease {lease} was given out for this inbox.") from None
+        except services.LeaseEnded:
+            raise LeaseEnded from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     if isinstance(exception, DisallowedHost):
         return JsonResponse({"detail": "The Host header names a host this service does not serve."}, status=400)
@@ -141,7 +208,10 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Jso
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(
-        {"detail": "Not found. The endpoints are POST /chat, GET /chat/<id> and GET /chats/<username>."},
+        {
+            "detail": "Not found. The endpoints are POST /chat, GET /chat/<id>, GET /chats/<username>, "
+            "POST /chats/<username>/leases and DELETE /chats/<username>/leases/<lease>."
+        },
         status=404,
     )
 

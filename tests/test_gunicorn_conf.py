@@ -23,7 +23,8 @@ def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
 
 def test_defaults_are_threaded_workers_that_are_recycled_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = load(monkeypatch)
-    assert conf["worker_class"] == "gthread"
+    assert conf["worker_class"] == "EphemeralMessages.workers.ThreadWorker"
+    assert conf["wsgi_app"] == "EphemeralMessages.wsgi"
     assert conf["workers"] >= 1
     assert conf["threads"] > 1
     assert conf["max_requests"] > 0
@@ -35,6 +36,15 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = load(monkeypatch, GUNICORN_WORKERS="5", GUNICORN_THREADS="1", GUNICORN_WORKER_CLASS="sync")
     assert (conf["workers"], conf["threads"], conf["worker_class"]) == (5, 1, "sync")
     assert load(monkeypatch, GUNICORN_MAX_REQUESTS="0")["max_requests"] == 0
+
+
+def test_the_asynchronous_server_serves_the_asgi_application_without_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = load(monkeypatch, GUNICORN_WORKER_CLASS="asgi")
+    assert conf["worker_class"] == "EphemeralMessages.workers.ASGIWorker"
+    assert conf["wsgi_app"] == "EphemeralMessages.asgi:application"
+    assert conf["threads"] == 1
+    # Each waiting client holds a connection: thousands per worker.
+    assert conf["worker_connections"] >= 10_000
 
 
 def test_a_bad_number_stops_the_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,8 @@ SEED = 1
 def service(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """One service for the module, on the test database."""
     # A rate no test reaches, so that every valid message is really stored.
-    env = {"CHAT_THROTTLE_RATE": "1000000/min"}
+    # Waits of at most a second: generated requests that wait for mail would otherwise take a minute each.
+    env = {"CHAT_THROTTLE_RATE": "1000000/min", "CHAT_MAX_WAIT": "1"}
     with running_service(tmp_path_factory.mktemp("service"), env=env) as service:
         yield service
 
@@ -45,7 +46,14 @@ def test_the_schema_describes_every_endpoint_and_nothing_else(service: ServicePr
     with urllib.request.urlopen(f"{service.url}/api/schema/?format=json") as response:
         schema = json.load(response)
     operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
-    assert operations == {("GET", "/"), ("POST", "/chat"), ("GET", "/chat/{message_id}"), ("GET", "/chats/{username}")}
+    assert operations == {
+        ("GET", "/"),
+        ("POST", "/chat"),
+        ("GET", "/chat/{message_id}"),
+        ("GET", "/chats/{username}"),
+        ("POST", "/chats/{username}/leases"),
+        ("DELETE", "/chats/{username}/leases/{lease}"),
+    }
 
 
 def test_the_service_answers_as_its_schema_says(service: ServiceProcess, tmp_path: Path) -> None:

@@ -27,19 +27,37 @@ MAX_MESSAGE_ID = 2**63 - 1
 DELIVERY_ORDER = "id"
 
 
-def _delivery_key(message: StoredMessage) -> int:
+def delivery_key(message: StoredMessage) -> int:
     """DELIVERY_ORDER in Python, for rows that RETURNING hands back in no particular order."""
     return message.id
 
 
 def live(clock: str) -> str:
     """
-    The one definition of a live message: one a collect would hand out now.
+    The one definition of a live message: not collected, and not expired.
 
     The hot store caches a message once it is not live, trusting that it never
     becomes live again; whatever widens this condition must keep that true.
     """
     return f"collected_at IS NULL AND expiration_date > {clock}"
+
+
+def collectable(clock: str) -> str:
+    """
+    A live message that no lease holds: what a collect or a lease hands out now.
+
+    A leased message stays live (a read shows it so, and it is never cached)
+    but is hidden from everyone but its holder until ``leased_until``.
+    """
+    return f"{live(clock)} AND (leased_until IS NULL OR leased_until <= {clock})"
+
+
+def inbox_batch(vendor: Dialect) -> str:
+    """The ids of an inbox's collectable messages, oldest first: ``username`` and a limit as parameters."""
+    return (
+        f"SELECT id FROM {TABLE} WHERE username = %s AND {collectable(vendor.now)} "  # noqa: S608
+        f"ORDER BY {DELIVERY_ORDER} LIMIT %s"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +72,7 @@ class Statements:
 def statements(vendor: Dialect) -> Statements:
     """Each statement once, with the vendor's fragments filled in."""
     now = vendor.now
-    inbox = f"SELECT id FROM {TABLE} WHERE username = %s AND {live(now)} ORDER BY {DELIVERY_ORDER} LIMIT %s"  # noqa: S608
+    inbox = inbox_batch(vendor)
     return Statements(
         insert=(
             f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "  # noqa: S608
@@ -71,7 +89,7 @@ def statements(vendor: Dialect) -> Statements:
             f"WHERE {vendor.id_in_locked_rows.format(rows=inbox)} "
             "RETURNING id, text, expiration_date"
         ),
-        has_live=f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {live(now)})",  # noqa: S608
+        has_live=f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)})",  # noqa: S608
         fetch=f"SELECT username, text, expiration_date, {live(now)} FROM {TABLE} WHERE id = %s",  # noqa: S608
     )
 
@@ -96,11 +114,11 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     """
     rows = run(statements(dialect()).collect, [username, limit])
     messages = [StoredMessage(message_id, username, text, as_datetime(expiry)) for message_id, text, expiry in rows]
-    return sorted(messages, key=_delivery_key)
+    return sorted(messages, key=delivery_key)
 
 
 def has_live_messages(*, username: str) -> bool:
-    """Whether ``username`` has a message that a collect would return now."""
+    """Whether ``username`` has a message that a collect would return now (live, and held by no lease)."""
     ((exists,),) = run(statements(dialect()).has_live, [username])
     return bool(exists)
 

@@ -34,6 +34,8 @@ class Dialect:
     # ``id`` among the rows a subquery (``{rows}``) selects, each of them locked
     # for this statement, passing over rows another statement has locked.
     id_in_locked_rows: str
+    # The earlier of two timestamps ``{a}`` and ``{b}``.
+    earlier: str
 
 
 POSTGRESQL = Dialect(
@@ -46,6 +48,7 @@ POSTGRESQL = Dialect(
     # LOCKED lets concurrent statements pass over each other's rows instead of
     # queueing: a locked row is being handed out by someone else.
     id_in_locked_rows="id = ANY(ARRAY({rows} FOR UPDATE SKIP LOCKED))",
+    earlier="LEAST({a}, {b})",
 )
 
 SQLITE = Dialect(
@@ -55,6 +58,8 @@ SQLITE = Dialect(
     # SQLite runs one writer at a time and evaluates an uncorrelated IN
     # subquery once, so the statement alone is atomic; it has no row locks.
     id_in_locked_rows="id IN ({rows})",
+    # SQLite's timestamps are text in one format, so the smaller is the earlier.
+    earlier="MIN({a}, {b})",
 )
 
 DIALECTS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 
 import pytest
+from django.db import connection
+from rest_framework.test import APIClient
 
 from restapi.models import Message
 
@@ -98,3 +101,40 @@ def test_collect_stops_at_the_limit_and_says_more_are_waiting(api, send, chat_se
     assert first["X-More-Messages"] == "true"
     assert [m["id"] for m in second.json()] == ids[2:]
     assert second["X-More-Messages"] == "false"
+
+
+@pytest.mark.parametrize("wait", ["-1", "61", "1.5", "soon", "", "1e1"])
+def test_a_bad_wait_is_refused_and_collects_nothing(api, send, wait):
+    send(username="ann", text="stays")
+
+    response = api.get(f"/chats/ann?wait={wait}")
+
+    assert response.status_code == 400
+    assert "wait" in response.json()
+    assert len(api.get("/chats/ann").json()) == 1
+
+
+def test_a_collect_that_waits_in_vain_finds_an_empty_inbox(api, db):
+    response = api.get("/chats/ann?wait=1")
+
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_collect_that_waits_is_answered_by_a_message_sent_meanwhile(api):
+    def send_later():
+        time.sleep(0.5)
+        try:
+            APIClient().post("/chat", {"username": "ann", "text": "arrived"}, format="json")
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send_later)
+    sender.start()
+    started = time.monotonic()
+    response = api.get("/chats/ann?wait=30")
+    sender.join()
+
+    assert [message["text"] for message in response.json()] == ["arrived"]
+    assert time.monotonic() - started < 15

@@ -41,6 +41,8 @@ class LocalValues:
     http_port: int
     https_port: int
     upstream_port: int
+    # The asynchronous gunicorn that waiting requests go to; the same one when there is only one.
+    waiting_port: int
     static_root: Path
     access_log: Path
     snippets: Path
@@ -55,6 +57,7 @@ def render(text: str, local: LocalValues) -> str:
         "listen 80": f"listen 127.0.0.1:{local.http_port}",
         "listen 443": f"listen 127.0.0.1:{local.https_port}",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{local.upstream_port};",
+        "server 127.0.0.1:8001;": f"server 127.0.0.1:{local.waiting_port};",
         "alias /srv/ephemeral-messages/static/;": f"alias {local.static_root}/;",
         "/var/log/nginx/ephemeral-messages.access.log": str(local.access_log),
         "/etc/nginx/snippets/": f"{local.snippets}/",
@@ -117,6 +120,7 @@ def running_site(
     *,
     upstream_port: int,
     static_root: Path,
+    waiting_port: int | None = None,
     site: Path = PLAIN_SITE,
     site_edits: dict[str, str] | None = None,
     certificate: tuple[Path, Path] | None = None,
@@ -134,6 +138,7 @@ def running_site(
         http_port=free_port(),
         https_port=free_port(),
         upstream_port=upstream_port,
+        waiting_port=waiting_port or upstream_port,
         static_root=static_root,
         access_log=prefix / "access.log",
         snippets=snippets,
@@ -168,7 +173,11 @@ def running_site(
 
 
 @contextmanager
-def running_nginx(nginx: str, prefix: Path, *, upstream_port: int, static_root: Path) -> Iterator[int]:
-    """The plain-HTTP site in front of ``upstream_port``; yields the port it listens on."""
-    with running_site(nginx, prefix, upstream_port=upstream_port, static_root=static_root) as running:
+def running_nginx(
+    nginx: str, prefix: Path, *, upstream_port: int, static_root: Path, waiting_port: int | None = None
+) -> Iterator[int]:
+    """The plain-HTTP site in front of ``upstream_port`` (and ``waiting_port``); yields the port it listens on."""
+    with running_site(
+        nginx, prefix, upstream_port=upstream_port, static_root=static_root, waiting_port=waiting_port
+    ) as running:
         yield running.port

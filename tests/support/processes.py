@@ -95,7 +95,9 @@ class ServiceProcess:
 
     ``config`` is a gunicorn configuration file (such as deploy/gunicorn.conf.py);
     the port and worker count given here override the ones it sets. gunicorn's
-    own output (access log included) goes to ``output_file``.
+    own output (access log included) goes to ``output_file``. ``asynchronous``
+    serves the ASGI application with the asynchronous worker, as production
+    serves long-polls.
     """
 
     def __init__(
@@ -106,9 +108,11 @@ class ServiceProcess:
         env: dict[str, str] | None = None,
         config: Path | None = None,
         project_dir: Path = PROJECT_DIR,
+        asynchronous: bool = False,
     ) -> None:
         self.port = free_port()
         self.project_dir = project_dir
+        self.asynchronous = asynchronous
         self.log_file = tmp_path / "chat_server.log"
         self.output_file = tmp_path / "gunicorn.out"
         self.config = config
@@ -133,11 +137,19 @@ class ServiceProcess:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         config = ["--config", str(self.config)] if self.config else []
         output = self.output_file.open("ab")
+        if self.asynchronous:
+            application = [
+                "EphemeralMessages.asgi:application",
+                "--worker-class",
+                "EphemeralMessages.workers.ASGIWorker",
+            ]
+        else:
+            application = ["EphemeralMessages.wsgi"]
         self.process = subprocess.Popen(
             [
                 str(gunicorn),
                 *config,
-                "EphemeralMessages.wsgi",
+                *application,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",

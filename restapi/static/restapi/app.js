@@ -1,4 +1,4 @@
-// The web page's behaviour: three forms calling the JSON API with fetch.
+// The web page's behaviour: four forms calling the JSON API with fetch.
 // Every rule is the API's: the page shows the errors the API returns, next to
 // the field each one names. Text from the API is always set as text, never as HTML.
 "use strict";
@@ -6,8 +6,8 @@
 (function () {
   const ACCEPT = "application/json; version=1";
 
-  async function callApi(method, path, body) {
-    const options = { method: method, headers: { Accept: ACCEPT } };
+  async function callApi(method, path, body, signal) {
+    const options = { method: method, headers: { Accept: ACCEPT }, signal: signal };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -214,6 +214,121 @@
       nodes.push(element("p", "notice", "More messages are waiting: collect again to get them."));
     }
     replaceResult("collect-result", nodes);
+  });
+
+  // Watch --------------------------------------------------------------------
+  // Long-polls with a lease: what arrives is shown, then acknowledged. A lease
+  // whose answer never reached the page (stopped, connection lost) is not
+  // acknowledged, so its messages return to the inbox when it ends.
+  const WATCH_WAIT_SECONDS = 25;
+  const WATCH_LEASE_SECONDS = 30;
+  const watchForm = document.getElementById("watch-form");
+  const watchStart = document.getElementById("watch-start");
+  const watchStop = document.getElementById("watch-stop");
+  const watchState = document.getElementById("watch-state");
+  const watchList = document.getElementById("watch-messages");
+  let watching = null;
+
+  function setWatchState(state, text) {
+    watchState.dataset.state = state;
+    watchState.textContent = text;
+    watchState.hidden = false;
+  }
+
+  function pause(milliseconds, session) {
+    return new Promise(function (resolve) {
+      const timer = setTimeout(resolve, milliseconds);
+      session.controller.signal.addEventListener("abort", function () {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async function watchInbox(username, session) {
+    const inbox = "/chats/" + encodeURIComponent(username);
+    let retryIn = 1000;
+    while (!session.stopped) {
+      setWatchState("waiting", "Waiting for messages to " + username + "…");
+      let leased;
+      try {
+        leased = await callApi(
+          "POST", inbox + "/leases", { seconds: WATCH_LEASE_SECONDS, wait: WATCH_WAIT_SECONDS }, session.controller.signal
+        );
+      } catch (error) {
+        if (session.stopped) return;
+        setWatchState("reconnecting", "Connection lost; reconnecting…");
+        await pause(retryIn, session);
+        retryIn = Math.min(retryIn * 2, 15000);
+        continue;
+      }
+      if (leased.status >= 500 || leased.status === 429) {
+        setWatchState("reconnecting", "The service is busy or unavailable; reconnecting…");
+        await pause(retryIn, session);
+        retryIn = Math.min(retryIn * 2, 15000);
+        continue;
+      }
+      retryIn = 1000;
+      if (leased.status !== 201 && leased.status !== 200) {
+        stopWatching();
+        showErrors(watchForm, "watch", leased.status === 404 ? { username: [leased.data.detail] } : leased.data, leased);
+        return;
+      }
+      if (leased.status === 200) continue;
+      leased.data.messages.forEach(function (message) {
+        const item = element("li");
+        item.dataset.id = message.id;
+        item.append(element("span", "message-id", "#" + message.id), element("span", "message-text", message.text));
+        watchList.append(item);
+      });
+      const count = leased.data.messages.length;
+      setWatchState("received", count === 1 ? "Received 1 message." : "Received " + count + " messages.");
+      try {
+        // Shown, so acknowledged: the messages are expired now. Not tied to
+        // Stop: what is on screen is acknowledged even if Stop comes first.
+        await callApi("DELETE", inbox + "/leases/" + encodeURIComponent(leased.data.lease));
+      } catch (error) {
+        // Unacknowledged, they return to the inbox when the lease ends.
+      }
+    }
+  }
+
+  function stopWatching() {
+    if (watching) {
+      watching.stopped = true;
+      watching.controller.abort();
+      watching = null;
+    }
+    watchStop.hidden = true;
+    watchStart.hidden = false;
+    watchForm.elements.username.disabled = false;
+  }
+
+  watchForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearErrors(watchForm);
+    const username = watchForm.elements.username.value;
+    if (username === "") {
+      showErrors(watchForm, "watch", { username: ["Enter the username whose inbox to watch."] });
+      return;
+    }
+    if (username === "." || username === "..") {
+      showErrors(watchForm, "watch", { username: ["This inbox cannot be watched from a browser."] });
+      return;
+    }
+    stopWatching();
+    watchList.replaceChildren();
+    watching = { stopped: false, controller: new AbortController() };
+    watchStart.hidden = true;
+    watchStop.hidden = false;
+    watchForm.elements.username.disabled = true;
+    watchInbox(username, watching);
+  });
+
+  watchStop.addEventListener("click", function () {
+    stopWatching();
+    setWatchState("stopped", "Stopped. Messages that had not arrived stay in the inbox.");
+    watchStart.focus();
   });
 
   // Look up ------------------------------------------------------------------

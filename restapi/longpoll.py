@@ -1,0 +1,171 @@
+"""
+Long-poll in front of Django: a request that asks to wait waits here, before
+the Django request cycle starts, and then goes through it unchanged.
+
+Django's ASGI handler gives every request a thread of its own as it starts
+(its ``request_started`` receivers and synchronous middleware run there), so
+a request that waited inside Django would hold a thread for its whole wait.
+Waiting in front of the handler holds none; the view that finally runs sees
+an ordinary collect or lease, and validates ``wait`` like any other field. A
+request whose ``wait`` is missing, zero or invalid passes straight through.
+On the threaded server a request holds its thread anyway, and waits in
+``LongPollMiddleware``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+from rest_framework.exceptions import ValidationError
+
+from restapi import waiting
+from restapi.serializers import UsernameField, WaitField
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# A lease request is a few bytes; a larger body is not looked into (the view refuses it).
+MAX_WAITING_BODY = 4096
+# The routes that wait, and the method of each.
+_WAITING_ROUTES = {"chats": "GET", "chat-leases": "POST"}
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRequest:
+    username: str
+    seconds: int
+
+
+def _valid(field: Any, value: Any) -> Any:
+    try:
+        return field.run_validation(value)
+    except ValidationError:
+        return None
+
+
+def might_wait(method: str, path: str, query_string: str) -> bool:
+    """A cheap first look, so that the requests that cannot wait pay for nothing more."""
+    if method == "GET":
+        return "wait=" in query_string
+    return method == "POST" and path.rstrip("/").endswith("/leases")
+
+
+def wait_request(method: str, path: str, query_string: str, body: bytes) -> WaitRequest | None:
+    """What a request asks to wait for, or None when it does not (validly) ask to."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if _WAITING_ROUTES.get(match.url_name) != method:
+        return None
+    if method == "GET":
+        values = parse_qs(query_string).get("wait")
+        raw = values[-1] if values else None
+    else:
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            return None
+        raw = document.get("wait") if isinstance(document, dict) else None
+    if raw is None:
+        return None
+    seconds = _valid(WaitField(), raw)
+    username = _valid(UsernameField(), match.kwargs["username"])
+    if not seconds or not username:
+        return None
+    return WaitRequest(username, seconds)
+
+
+class LongPollASGI:
+    """The ASGI application: waits without a thread, then hands the request to Django."""
+
+    def __init__(self, application: ASGIApp) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query_string = scope.get("query_string", b"").decode("latin-1") if scope["type"] == "http" else ""
+        if scope["type"] != "http" or not might_wait(scope["method"], scope["path"], query_string):
+            await self.application(scope, receive, send)
+            return
+        # The body is read once here and replayed to Django.
+        received: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body") or len(body) > MAX_WAITING_BODY:
+                break
+        complete = received[-1]["type"] == "http.request" and not received[-1].get("more_body")
+        request = wait_request(scope["method"], scope["path"], query_string, body) if complete else None
+        # The server's next message can only be the client's disconnect. It is
+        # awaited once, here, and handed on to Django: a second receive() after
+        # cancelling the first is answered by the server with a disconnect.
+        next_message: asyncio.Future[Message] | None = None
+        if request is not None:
+            next_message = asyncio.ensure_future(receive())
+            if not await _wait_unless(request, next_message):
+                # The client left while waiting: nothing is collected, nothing answered.
+                return
+
+        async def replay() -> Message:
+            nonlocal next_message
+            if received:
+                return received.pop(0)
+            if next_message is not None:
+                pending, next_message = next_message, None
+                return await pending
+            return await receive()
+
+        await self.application(scope, replay, send)
+
+
+async def _wait_unless(request: WaitRequest, disconnect: asyncio.Future[Message]) -> bool:
+    """Wait for mail; False if the client disconnected first."""
+    waiter = asyncio.ensure_future(waiting.wait_for_mail(request.username, request.seconds))
+    try:
+        await asyncio.wait({waiter, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+    if disconnect.done():
+        return False
+    waiter.result()
+    return True
+
+
+class LongPollMiddleware:
+    """
+    The threaded server's wait (WSGI, and Django's development and test
+    servers): a request there holds its thread anyway, so it waits here, at
+    the end of the middleware chain, polling the database. On the
+    asynchronous server ``LongPollASGI`` has waited already.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query_string = request.META.get("QUERY_STRING", "")
+        if not isinstance(request, ASGIRequest) and might_wait(request.method, request.path_info, query_string):
+            body = request.body if request.method == "POST" and len(request.body) <= MAX_WAITING_BODY else b""
+            wait = wait_request(request.method, request.path_info, query_string, body)
+            if wait is not None:
+                waiting.wait_for_mail_blocking(wait.username, wait.seconds)
+        return self.get_response(request)

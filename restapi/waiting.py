@@ -1,0 +1,96 @@
+"""
+Waiting for mail: what ``?wait=`` (and a lease's ``wait``) does before the
+ordinary collect or lease runs.
+
+A waiter never hands anything out itself. It waits until the inbox has a
+collectable message, its time is up, or the server is stopping, and then the
+request goes on to the one atomic statement as if it had just arrived. So
+waiters, plain collectors and lessees on any host still get each message
+exactly once, and a waiter whose client leaves while it waits takes nothing.
+
+On the asynchronous server an idle waiter is a coroutine and one listener on
+the process's shared Redis subscription: no thread and no database connection.
+Its looks at the database run on a small executor shared by every waiter of
+the process. Without a reliable subscription (the embedded mode, Redis down,
+the threaded server) the waiter polls the database instead, at a bounded rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+from restapi import selectors
+from restapi.storage import wakeups
+
+# How often a waiter without a reliable wake-up looks at its inbox. The
+# threaded server holds the thread anyway; the asynchronous one polls only while
+# Redis is down, so each of its waiters costs one query per POLL_SECONDS then.
+POLL_SECONDS = 0.25
+DEGRADED_POLL_SECONDS = 1.0
+# The database lookups of every waiter of a process share these threads, and so
+# at most this many database connections.
+LOOKUP_THREADS = 2
+
+_lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="waiter-lookup")
+_stopping = threading.Event()
+
+
+def _has_mail(username: str) -> bool:
+    # The request cycle that would normally keep this thread's connection
+    # healthy (and drop it after CONN_MAX_AGE) does not run on these threads.
+    close_old_connections()
+    return selectors.inbox_has_mail(username)
+
+
+def _channel(username: str) -> str:
+    close_old_connections()
+    return wakeups.channel(username)
+
+
+def stop_waiting() -> None:
+    """The server is stopping: every waiter stops waiting and its request is answered now."""
+    _stopping.set()
+    for hub in wakeups.all_hubs():
+        hub.wake_all()
+
+
+def _hub() -> wakeups.InboxHub | wakeups.NoHub:
+    chat = settings.CHAT
+    return wakeups.hub(chat["REDIS_URL"], timeout=chat["REDIS_TIMEOUT"])
+
+
+async def wait_for_mail(username: str, seconds: int) -> None:
+    """Return once ``username``'s inbox has a collectable message, ``seconds`` pass, or the server stops."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    has_mail = sync_to_async(_has_mail, thread_sensitive=False, executor=_lookups)
+    hub = _hub()
+    name = await sync_to_async(_channel, thread_sensitive=False, executor=_lookups)(username) if hub.available else ""
+    # Subscribed before the first look, so a message sent after that look wakes it.
+    async with hub.listen(name) as listener:
+        while not _stopping.is_set() and not await has_mail(username):
+            remaining = deadline - loop.time()
+            if remaining <= 0 or _stopping.is_set():
+                return
+            if listener.reliable:
+                await listener.wait(remaining)
+            else:
+                await listener.wait(min(remaining, DEGRADED_POLL_SECONDS))
+                await hub.reconnect_if_due()
+
+
+def wait_for_mail_blocking(username: str, seconds: int) -> None:
+    """The threaded server's wait: the same, polling the database while it holds the thread."""
+    deadline = time.monotonic() + seconds
+    while not _stopping.is_set() and not selectors.inbox_has_mail(username):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        _stopping.wait(min(remaining, POLL_SECONDS))
