@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('restapi', '0003_normalise_live_usernames'),
+        ('restapi', '0004_deployment'),
     ]
 
     operations = [
