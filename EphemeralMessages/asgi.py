@@ -8,6 +8,10 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
+# Django runs each request of this server on a thread made for it, so a
+# database connection kept after the request would never be used again, and
+# open connections would pile up until PostgreSQL refuses more: close each one.
+os.environ.setdefault("CHAT_CONN_MAX_AGE", "0")
 
 django_application = get_asgi_application()
 

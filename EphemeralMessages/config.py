@@ -191,8 +191,12 @@ def _database(env: Environment, data_dir: Path) -> tuple[dict[str, Any], bool]:
         path = data_dir / "messages.sqlite3"
         return _sqlite_settings(path), True
     url, hosts, ports = _split_host_list(url)
+    # Seconds a connection is kept for the next request of its thread. The
+    # asynchronous server runs each request on a thread of its own, so there a
+    # kept connection would never be used again: its entry point sets 0.
+    conn_max_age = env.integer("CHAT_CONN_MAX_AGE", 600, minimum=0)
     try:
-        database = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+        database = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
     except Exception as exc:  # dj-database-url raises several types for bad URLs.
         raise ImproperlyConfigured(f"DATABASE_URL: cannot parse {url!r}: {exc}") from None
     if hosts:

@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, connection
 
 from restapi import selectors
 from restapi.storage import wakeups
@@ -41,17 +43,22 @@ LOOKUP_THREADS = 2
 _lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="waiter-lookup")
 _stopping = threading.Event()
 
-
-def _has_mail(username: str) -> bool:
-    # The request cycle that would normally keep this thread's connection
-    # healthy (and drop it after CONN_MAX_AGE) does not run on these threads.
-    close_old_connections()
-    return selectors.inbox_has_mail(username)
+T = TypeVar("T")
 
 
-def _channel(username: str) -> str:
-    close_old_connections()
-    return wakeups.channel(username)
+def _on_lookup_thread(lookup: Callable[[str], T], username: str) -> T:
+    # These threads keep their connection from one lookup to the next (no
+    # request cycle closes it); one that failed is dropped, and the next
+    # lookup connects again.
+    try:
+        return lookup(username)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        raise
+
+
+async def _lookup(lookup: Callable[[str], T], username: str) -> T:
+    return await sync_to_async(_on_lookup_thread, thread_sensitive=False, executor=_lookups)(lookup, username)
 
 
 def stop_waiting() -> None:
@@ -70,12 +77,11 @@ async def wait_for_mail(username: str, seconds: int) -> None:
     """Return once ``username``'s inbox has a collectable message, ``seconds`` pass, or the server stops."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    has_mail = sync_to_async(_has_mail, thread_sensitive=False, executor=_lookups)
     hub = _hub()
-    name = await sync_to_async(_channel, thread_sensitive=False, executor=_lookups)(username) if hub.available else ""
+    name = await _lookup(wakeups.channel, username) if hub.available else ""
     # Subscribed before the first look, so a message sent after that look wakes it.
     async with hub.listen(name) as listener:
-        while not _stopping.is_set() and not await has_mail(username):
+        while not _stopping.is_set() and not await _lookup(selectors.inbox_has_mail, username):
             remaining = deadline - loop.time()
             if remaining <= 0 or _stopping.is_set():
                 return
