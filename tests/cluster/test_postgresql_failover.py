@@ -1,0 +1,65 @@
+"""The PostgreSQL primary dies under load: Patroni promotes the synchronous standby, the app hosts follow."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from tests.cluster.conftest import on_host, stored_ids, wait_for
+from tests.cluster.load import Load
+
+
+def gunicorn_masters(net) -> dict[str, int]:
+    return {app.name: net.pid_of(app, "gunicorn") for app in net.APPS}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_primary_killed_under_load_fails_over_without_losing_an_acknowledged_message(net, addresses):
+    old = net.primary()
+    (standby,) = [db for db in net.DBS if db != old]
+    masters = gunicorn_masters(net)
+    probes = iter(addresses(40))
+
+    def serves_writes(app) -> bool:
+        body = {"username": "probe", "text": "after failover"}
+        return on_host(app, "POST", "/chat", json_body=body, source_address=next(probes)).status == 201
+
+    with Load(net.lb_url(), addresses(80), threads=6, prefix="pgkill", seconds=90) as load:
+        time.sleep(3)
+        killed_at = time.monotonic()
+        # The whole host dies: Patroni and PostgreSQL alike.
+        assert net.kill_host_processes(old)
+        promoted_after = wait_for("standby promoted", lambda: net.patroni_role(standby) == "primary", timeout=45)
+        for app in net.APPS:
+            wait_for(f"{app.name} writing to the new primary", lambda a=app: serves_writes(a), timeout=30)
+        time.sleep(3)
+    record = load.record
+
+    try:
+        failed_sends = [o for o in record.outcomes if o.operation == "send" and o.status != 201]
+        window = max((o.finished for o in failed_sends), default=killed_at) - killed_at
+        print(f"standby promoted {promoted_after:.1f}s after the kill; sends failed for {window:.1f}s")
+        # Every request that failed during the switch was told to come back, none got a 500.
+        for outcome in record.failures():
+            assert outcome.status == 503, outcome
+            assert outcome.answer.headers.get("retry-after"), outcome
+        assert record.statuses("send")[201] > 20
+        # Acknowledged on the old primary, replicated synchronously: all of them on the new one.
+        assert stored_ids(net, list(record.acknowledged)) == set(record.acknowledged)
+        # The app hosts reconnected by themselves: the same gunicorn masters serve.
+        assert gunicorn_masters(net) == masters
+        assert all(alive(pid) for pid in masters.values())
+        after = [o for o in record.outcomes if o.started > killed_at + window]
+        assert after
+        assert all(o.status in (200, 201) for o in after)
+    finally:
+        # The old primary's host comes back and follows the new primary.
+        net.start_patroni(old)
+        wait_for(f"{old.name} back as synchronous standby", lambda: net.is_sync_standby(old), timeout=60)
