@@ -96,6 +96,7 @@ PGBOUNCER_APP = APPS[1]
 REDIS_MASTER_PORT = 7000
 REDIS_REPLICA_PORT = 7001
 PATRONI_PORT = 8008
+PGBOUNCER_POOL_SIZE = 2
 APP_PORT = 8000
 
 # Patroni's timing: the leader key lives TTL seconds and is renewed every LOOP_WAIT;
@@ -395,43 +396,48 @@ def start_database() -> subprocess.Popen:
 # -- Redis Cluster ----------------------------------------------------------------------------
 
 
+def start_redis_node(host: Host, port: int) -> None:
+    """One node; started again after a kill, it rejoins the cluster it knew (nodes.conf)."""
+    folder = STATE_DIR / f"{host.name}-{port}"
+    folder.mkdir(exist_ok=True)
+    start(
+        host,
+        f"redis-{port}",
+        [
+            "redis-server",
+            "--bind",
+            host.address,
+            "--port",
+            str(port),
+            "--protected-mode",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(folder / "nodes.conf"),
+            "--cluster-node-timeout",
+            str(REDIS_NODE_TIMEOUT_MS),
+            # A replica takes over however long it was cut off: the data is an
+            # accelerator and counters, and losing a little beats waiting.
+            "--cluster-replica-validity-factor",
+            "0",
+            # The slots of the other masters keep answering while one is down.
+            "--cluster-require-full-coverage",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+    )
+
+
 def start_redis() -> None:
     for host in REDIS:
         for port in (REDIS_MASTER_PORT, REDIS_REPLICA_PORT):
-            folder = STATE_DIR / f"{host.name}-{port}"
-            folder.mkdir()
-            start(
-                host,
-                f"redis-{port}",
-                [
-                    "redis-server",
-                    "--bind",
-                    host.address,
-                    "--port",
-                    str(port),
-                    "--protected-mode",
-                    "no",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    str(folder / "nodes.conf"),
-                    "--cluster-node-timeout",
-                    str(REDIS_NODE_TIMEOUT_MS),
-                    # A replica takes over however long it was cut off: the data
-                    # is an accelerator and counters, losing a little beats waiting.
-                    "--cluster-replica-validity-factor",
-                    "0",
-                    # The slots of the other masters keep answering while one is down.
-                    "--cluster-require-full-coverage",
-                    "no",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(folder),
-                ],
-            )
+            start_redis_node(host, port)
 
 
 def create_redis_cluster() -> None:
@@ -463,6 +469,16 @@ def redis_cluster_ready() -> bool:
     replicas = [node for node in nodes if "slave" in node[2] and node[7] == "connected"]
     apart = all(host_of[node[0]] != host_of.get(node[3]) for node in replicas)
     return len(masters) == 3 and sorted(node[3] for node in replicas) == sorted(masters) and apart
+
+
+def redis_replica_of(host: Host, port: int) -> tuple[Host, int]:
+    """The node that replicates the master at ``host:port``."""
+    nodes = [line.split() for line in redis_cli(host, port, "CLUSTER", "NODES").splitlines()]
+    (master_id,) = [node[0] for node in nodes if node[1].startswith(f"{host.address}:{port}@")]
+    (replica,) = [node[1] for node in nodes if node[3] == master_id]
+    address, port_text = replica.split("@")[0].split(":")
+    (replica_host,) = [h for h in REDIS if h.address == address]
+    return replica_host, int(port_text)
 
 
 def redis_role(host: Host, port: int) -> str:
@@ -528,8 +544,11 @@ listen_port = 6432
 unix_socket_dir =
 auth_type = trust
 auth_file = {folder / "userlist.txt"}
+admin_users = postgres
 pool_mode = transaction
-default_pool_size = 10
+; Fewer server connections than the host has threads (2 workers x 4): they are
+; shared between transactions, as they would be among many app processes.
+default_pool_size = {PGBOUNCER_POOL_SIZE}
 max_client_conn = 500
 server_login_retry = 1
 server_connect_timeout = 3
@@ -541,6 +560,13 @@ pidfile =
     start(host, "haproxy", ["haproxy", "-db", "-f", str(folder / "haproxy.cfg")])
     start(host, "pgbouncer", ["pgbouncer", "-u", "nobody", str(folder / "pgbouncer.ini")])
     folder.chmod(0o755)
+
+
+def pgbouncer_show(what: str) -> list[str]:
+    """Rows of PgBouncer's ``SHOW <what>`` on the app host that has it, fields separated by |."""
+    command = ["psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", "6432", "-U", "postgres", "pgbouncer"]
+    result = run(*in_host(PGBOUNCER_APP, *command, "-c", f"SHOW {what}"), quiet=True)
+    return result.stdout.splitlines()
 
 
 def start_app(host: Host) -> None:

@@ -17,6 +17,7 @@ CONNECTION_LOST = (ConnectionError, http.client.HTTPException, TimeoutError, OSE
 @dataclass(frozen=True)
 class Outcome:
     operation: str
+    path: str
     started: float
     finished: float
     status: int  # 0 when the connection itself failed
@@ -88,7 +89,7 @@ class Load:
             answer = call(self.url, method, path, source_address=address, timeout=self.timeout, **kwargs)
         except CONNECTION_LOST:
             answer = None
-        outcome = Outcome(operation, started, time.monotonic(), answer.status if answer else 0, answer)
+        outcome = Outcome(operation, path, started, time.monotonic(), answer.status if answer else 0, answer)
         with self.record.lock:
             self.record.outcomes.append(outcome)
         return answer
