@@ -49,6 +49,7 @@ class Config:
     database: dict[str, Any]
     embedded: bool
     redis_url: str | None
+    redis_cluster: bool
     redis_timeout: float
     default_timeout: int
     max_timeout: int
@@ -353,6 +354,12 @@ def load(source: Mapping[str, str] | None = None) -> Config:
     redis_url = env.text("REDIS_URL")
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL: expected a redis://, rediss:// or unix:// URL, got {redis_url!r}.")
+    redis_cluster = env.boolean("REDIS_CLUSTER", False)
+    if redis_cluster and (redis_url is None or redis_url.startswith("unix://")):
+        raise ImproperlyConfigured(
+            "REDIS_CLUSTER: needs REDIS_URL to name one node of the cluster as redis://host:port "
+            f"(or rediss://), got {redis_url!r}."
+        )
 
     max_timeout = env.integer("CHAT_MAX_TIMEOUT", ONE_YEAR_SECONDS, minimum=1, maximum=100 * ONE_YEAR_SECONDS)
     default_timeout = env.integer("CHAT_DEFAULT_TIMEOUT", 60, minimum=0)
@@ -375,6 +382,7 @@ def load(source: Mapping[str, str] | None = None) -> Config:
         database=database,
         embedded=embedded,
         redis_url=redis_url,
+        redis_cluster=redis_cluster,
         redis_timeout=env.number("REDIS_TIMEOUT", 0.1, minimum=0.001, maximum=5.0),
         default_timeout=default_timeout,
         max_timeout=max_timeout,

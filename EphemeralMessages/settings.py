@@ -176,6 +176,7 @@ CHAT = {
     "TRUSTED_PROXIES": CONFIG.trusted_proxies,
     "RETENTION_DAYS": CONFIG.retention_days,
     "REDIS_URL": CONFIG.redis_url,
+    "REDIS_CLUSTER": CONFIG.redis_cluster,
     "REDIS_TIMEOUT": CONFIG.redis_timeout,
 }
 

@@ -53,6 +53,8 @@ def test_server_database_settings(load):
     assert loaded.database["CONN_HEALTH_CHECKS"] is True
     assert loaded.allowed_hosts == ["chat.example.com"]
     assert (loaded.redis_url, loaded.redis_timeout) == ("redis://127.0.0.1:6379/2", 0.05)
+    assert loaded.redis_cluster is False
+    assert load(**SERVER_DATABASE, REDIS_URL="redis://redis1:7000/0", REDIS_CLUSTER="1").redis_cluster is True
 
 
 def test_a_list_of_database_hosts_is_handed_to_libpq_as_lists(load):
@@ -84,6 +86,9 @@ def test_debug_is_only_on_when_asked(load):
         ({**SERVER_DATABASE, "SECRET_KEY": "short"}, "SECRET_KEY"),
         ({**SERVER_DATABASE, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
         ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL"),
+        ({"REDIS_CLUSTER": "1"}, "REDIS_CLUSTER"),
+        ({"REDIS_CLUSTER": "1", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_CLUSTER"),
+        ({"REDIS_CLUSTER": "sometimes", "REDIS_URL": "redis://r1:7000"}, "REDIS_CLUSTER"),
         ({"REDIS_TIMEOUT": "soon"}, "REDIS_TIMEOUT"),
         ({"REDIS_TIMEOUT": "30"}, "REDIS_TIMEOUT"),
         ({"CHAT_DEFAULT_TIMEOUT": "-1"}, "CHAT_DEFAULT_TIMEOUT"),

@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -602,38 +603,41 @@ def app_ready(host: Host) -> bool:
     return http_status(f"http://{host.address}:{APP_PORT}/ready") == 200
 
 
-def render_site(template: str) -> str:
-    """The shipped site with the load balancer's address, both app hosts and this cluster's paths."""
-    upstreams = "".join(f"server {app.address}:{APP_PORT};\n    " for app in APPS).rstrip()
+def render_site(text: str) -> str:
+    """A file of the shipped site with the load balancer's address, both app hosts and this cluster's paths."""
+    folder = STATE_DIR / "lb"
+    servers = "".join(f"server {app.address}:{APP_PORT}; " for app in APPS).strip()
+    text = re.sub(r"^\s*listen \[::\]:\d+[^;]*;\n", "", text, flags=re.MULTILINE)
     replacements = {
-        "    listen 80;\n": f"    listen {LB.address}:80;\n",
-        "    listen [::]:80;\n": "",
-        "server 127.0.0.1:8000;": upstreams,
+        "listen 80": f"listen {LB.address}:80",
+        "server 127.0.0.1:8000;": servers,
+        "server_name chat.example.org;": f"server_name {LB.address};",
         "alias /srv/ephemeral-messages/static/;": f"alias {STATE_DIR / 'static'}/;",
-        "/var/log/nginx/ephemeral-messages.access.log": str(STATE_DIR / "lb" / "access.log"),
+        "/var/log/nginx/ephemeral-messages.access.log": str(folder / "access.log"),
+        "/etc/nginx/snippets/": f"{folder / 'snippets'}/",
     }
     for production, local in replacements.items():
-        if template.count(production) != 1:
-            raise ValueError(f"the site template no longer contains {production!r} exactly once")
-        template = template.replace(production, local)
-    return template
+        text = text.replace(production, local)
+    return text
 
 
 def start_lb() -> None:
     folder = STATE_DIR / "lb"
-    folder.mkdir(exist_ok=True)
+    (folder / "snippets").mkdir(parents=True, exist_ok=True)
+    shipped = PROJECT_DIR / "deploy" / "nginx"
+    for snippet in (shipped / "snippets").iterdir():
+        (folder / "snippets" / snippet.name).write_text(render_site(snippet.read_text()))
     site = folder / "ephemeral-messages.conf"
-    site.write_text(render_site((PROJECT_DIR / "deploy" / "nginx" / "ephemeral-messages.conf").read_text()))
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
+    site.write_text(render_site((shipped / "ephemeral-messages.conf").read_text()))
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp_paths = "\n".join(f"    {kind}_temp_path {folder / kind};" for kind in kinds)
     (folder / "nginx.conf").write_text(
         f"""daemon off;
 worker_processes 2;
 pid {folder / "nginx.pid"};
 error_log {folder / "error.log"} warn;
 user root;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
