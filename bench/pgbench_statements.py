@@ -1,0 +1,110 @@
+"""
+PostgreSQL's ceiling for the service's own statements: pgbench running them, with no service.
+
+    .venv/bin/python -m bench.pgbench_statements                  # 16 clients, 10 s each
+    .venv/bin/python -m bench.pgbench_statements --clients 32 --seconds 30
+
+Each script is the statement the service runs, taken from the storage layer as
+it stands, with pgbench's random values in place of the parameters:
+
+- ``send``: the ``INSERT … RETURNING`` of ``POST /chat`` (a durable commit each);
+- ``collect``: the ``UPDATE … RETURNING`` of ``GET /chats/<username>``;
+- ``message``: both, for one username, as one message's life costs the primary:
+  its transactions per second are messages per second;
+- ``read``: the ``SELECT`` of ``GET /chat/<id>`` for a live message.
+
+It uses the benchmark's database (``BENCH_DATABASE_URL``, migrated here) and
+prints pgbench's transactions per second and mean latency for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.inprocess import DEFAULT_DATABASE_URL
+
+USERS = 10_000
+LIVE_SECONDS = 3600
+
+
+def statements() -> dict[str, str]:
+    """The service's PostgreSQL statements, with ``%s`` parameters."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
+    import django
+
+    django.setup()
+    from restapi.storage import database
+
+    found = database._STATEMENTS["postgresql"]
+    return {"insert": found.insert, "collect": found.collect, "fetch": found.fetch}
+
+
+def bind(statement: str, *values: str) -> str:
+    """The statement with each ``%s`` replaced by a pgbench expression, in order."""
+    parts = statement.split("%s")
+    if len(parts) != len(values) + 1:
+        raise ValueError(f"{len(parts) - 1} parameters, {len(values)} values: {statement}")
+    text = parts[0] + "".join(value + rest for value, rest in zip(values, parts[1:], strict=True))
+    return text.replace("%%", "%") + ";\n"
+
+
+def scripts(sql: dict[str, str]) -> dict[str, str]:
+    user = f"\\set u random(1, {USERS})\n"
+    username = "'user' || :u"
+    send = bind(sql["insert"], username, "'a message of average length'", str(LIVE_SECONDS))
+    collect = bind(sql["collect"], username, "100")
+    return {
+        "send": user + send,
+        "collect": user + collect,
+        "message": user + send + collect,
+        "read": "\\set id random(1, :max_id)\n" + bind(sql["fetch"], ":id"),
+    }
+
+
+def run_pgbench(
+    url: str, script: Path, *, clients: int, seconds: int, variables: dict[str, str]
+) -> tuple[float, float]:
+    defines = [f"--define={name}={value}" for name, value in variables.items()]
+    command = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), *defines, "-f", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
+    return tps, latency
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    args = parser.parse_args()
+    os.environ.update(DATABASE_URL=args.database_url, SECRET_KEY="bench-" + "k" * 50, ALLOWED_HOSTS="localhost")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], check=True, env=os.environ)
+    sql = statements()
+    url = args.database_url.replace("postgres://", "postgresql://", 1)
+    print(f"pgbench, {args.clients} clients, {args.seconds} s each, on {url}")
+    print(f"{'script':<10} {'tps':>10} {'ms':>8}")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text in scripts(sql).items():
+            max_id = subprocess.run(
+                ["psql", "-X", "-A", "-t", url, "-c", "SELECT coalesce(max(id), 1) FROM restapi_message"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            script = Path(folder) / f"{name}.sql"
+            script.write_text(text)
+            tps, latency = run_pgbench(
+                url, script, clients=args.clients, seconds=args.seconds, variables={"max_id": max_id}
+            )
+            print(f"{name:<10} {tps:>10.0f} {latency:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
