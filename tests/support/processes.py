@@ -212,10 +212,11 @@ def running_service(tmp_path: Path, **kwargs) -> Iterator[ServiceProcess]:
 class RedisServer:
     """A private redis-server on its own port, which a test may stop and start for real."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, options: tuple[str, ...] = ()) -> None:
         self.binary = shutil.which("redis-server")
         self.directory = directory
         self.port = free_port()
+        self.options = options
         self.process: subprocess.Popen | None = None
 
     @property
@@ -236,6 +237,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
