@@ -39,9 +39,10 @@ def statements() -> dict[str, str]:
     import django
 
     django.setup()
-    from restapi.storage import database
+    from restapi.storage.messages import statements as service_statements
+    from restapi.storage.sql import POSTGRESQL
 
-    found = database._STATEMENTS["postgresql"]
+    found = service_statements(POSTGRESQL)
     return {"insert": found.insert, "collect": found.collect, "fetch": found.fetch}
 
 

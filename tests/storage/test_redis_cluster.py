@@ -37,7 +37,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Red
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"], check=True, capture_output=True
         )
         deadline = time.monotonic() + 20
-        while not all(b"cluster_state:ok" in _client(node).execute_command("CLUSTER INFO") for node in nodes):
+        while not all(_client(node).execute_command("CLUSTER INFO")["cluster_state"] == "ok" for node in nodes):
             assert time.monotonic() < deadline, "the Redis Cluster did not form"
             time.sleep(0.1)
         yield nodes
