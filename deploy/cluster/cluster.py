@@ -584,7 +584,7 @@ def start_app(host: Host) -> None:
         **service_env(),
         "DATABASE_URL": url,
         "DATA_DIR": str(folder / "data"),
-        "LOG_FILE": str(folder / "chat_server.log"),
+        "LOG_FILE": str(STATE_DIR / "logs" / f"{host.name}-chat_server.log"),
         "GUNICORN_BIND": f"{host.address}:{APP_PORT}",
         "GUNICORN_WORKERS": "2",
         "GUNICORN_THREADS": "4",

@@ -69,7 +69,7 @@ class RedisHotStore:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self._redis = RedisGuard(
-            connect(url, timeout=timeout),
+            connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"]),
             store="hot store",
             fallback="answering from the database alone",
             logger=logger,

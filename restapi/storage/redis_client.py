@@ -11,6 +11,7 @@ reports what happened; callers count it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Generic, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from restapi.storage.deployment import deployment_id
@@ -29,22 +32,47 @@ KEY_ROOT = "ephemeral"
 T = TypeVar("T")
 
 
-def connect(url: str, *, timeout: float) -> redis.Redis:
+def connect(url: str, *, timeout: float, cluster: bool = False) -> redis.Redis | ClusterOnFirstUse:
     """
-    A client whose every connect and call gives up after ``timeout`` seconds.
+    A client whose every connect and call gives up after ``timeout`` seconds;
+    with ``cluster``, a Redis Cluster client that learns every node from the one
+    ``url`` names and follows the cluster's failovers.
 
     redis-py retries failed calls by default; a retry against a Redis that hangs
     doubles the wait, and against one that is down multiplies the load when it
-    returns, so there are none: the caller falls back instead.
+    returns, so there are none: the caller falls back instead. The cluster
+    client is the exception: it follows a redirect (a slot served elsewhere, a
+    replica promoted) only by retrying, so it retries once, after re-reading
+    the cluster's layout; a call then costs at most two timeouts.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        health_check_interval=0,
-    )
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "health_check_interval": 0}
+    if cluster:
+        return ClusterOnFirstUse(url, {**options, "retry": Retry(NoBackoff(), 1)})
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), retry_on_timeout=False, **options)
+
+
+class ClusterOnFirstUse:
+    """
+    A ``RedisCluster`` made at its first call, under the caller's guard.
+
+    Making one asks a node for the cluster's layout; a node that is down then
+    must cost what a failed call costs (a fall-back), not fail the request that
+    happened to make the client. After a failure the layout is fetched again on
+    the next call, from any node the client has learnt.
+    """
+
+    def __init__(self, url: str, options: dict[str, object]) -> None:
+        self._url = url
+        self._options = options
+        self._client: RedisCluster | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> object:
+        with self._lock:
+            if self._client is None:
+                # The other masters' slots keep answering while one has no replacement yet.
+                self._client = RedisCluster.from_url(self._url, require_full_coverage=False, **self._options)
+        return getattr(self._client, name)
 
 
 def key(*parts: object) -> str:
@@ -90,7 +118,8 @@ class RedisGuard:
             return Attempt(Outcome.SKIPPED)
         try:
             return Attempt(Outcome.DONE, command(self.client))
-        except redis.RedisError as exc:
+        # A cluster client's own errors (no layout to be had, a slot no node serves) are not RedisErrors.
+        except (redis.RedisError, RedisClusterException) as exc:
             self._suspended_until = time.monotonic() + SUSPEND_SECONDS
             self._logger.warning(
                 "%s %s failed (%s: %s); %s for %.1fs",

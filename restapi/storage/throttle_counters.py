@@ -40,7 +40,7 @@ class RedisWindowCounter:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self._redis = RedisGuard(
-            connect(url, timeout=timeout),
+            connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"]),
             store="throttle counter",
             fallback="POST /chat is not throttled",
             logger=logger,

@@ -27,7 +27,7 @@ def test_an_app_host_killed_under_load_loses_and_replays_nothing(net, addresses)
         assert net.kill_host_processes(victim, command_contains="gunicorn")
     record = load.record
     try:
-        assert record.statuses("send")[201] > 50
+        assert record.statuses("send")[201] > 10
         # Only requests in flight on the victim failed, as requests whose fate is unknown
         # (502, or cut off mid-answer) or refused as unavailable (503 with Retry-After).
         for outcome in record.failures():
