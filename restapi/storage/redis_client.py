@@ -65,13 +65,28 @@ class ClusterOnFirstUse:
         self._url = url
         self._options = options
         self._client: RedisCluster | None = None
+        self._layout_stale = False
         self._lock = threading.Lock()
+
+    def layout_may_have_changed(self) -> None:
+        """
+        After a failed call: read the layout again before the next call.
+
+        A call that fails while a master is down re-reads a layout that still
+        names it, and a transaction's pipeline does not re-read it at all; once a
+        replica has taken over, the next call must find it.
+        """
+        self._layout_stale = True
 
     def __getattr__(self, name: str) -> object:
         with self._lock:
             if self._client is None:
                 # The other masters' slots keep answering while one has no replacement yet.
                 self._client = RedisCluster.from_url(self._url, require_full_coverage=False, **self._options)
+            elif self._layout_stale:
+                self._layout_stale = False
+                # From every node learnt so far, not only the one REDIS_URL names.
+                self._client.nodes_manager.initialize()
         return getattr(self._client, name)
 
 
@@ -105,7 +120,9 @@ class Attempt(Generic[T]):
 class RedisGuard:
     """Runs calls on one Redis client under the failure policy above; one per store and process."""
 
-    def __init__(self, client: redis.Redis, *, store: str, fallback: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, client: redis.Redis | ClusterOnFirstUse, *, store: str, fallback: str, logger: logging.Logger
+    ) -> None:
         self.client = client
         self._store = store
         self._fallback = fallback
@@ -121,6 +138,8 @@ class RedisGuard:
         # A cluster client's own errors (no layout to be had, a slot no node serves) are not RedisErrors.
         except (redis.RedisError, RedisClusterException) as exc:
             self._suspended_until = time.monotonic() + SUSPEND_SECONDS
+            if isinstance(self.client, ClusterOnFirstUse):
+                self.client.layout_may_have_changed()
             self._logger.warning(
                 "%s %s failed (%s: %s); %s for %.1fs",
                 self._store,

@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def net(request: pytest.FixtureRequest) -> Iterator[Any]:
+def net() -> Iterator[Any]:
     """The running cluster (the ``deploy.cluster.cluster`` module, for its hosts and fault helpers)."""
     if os.geteuid() != 0:
         missing("root (to make network namespaces)", install="run the cluster tests as root")
@@ -51,8 +51,8 @@ def net(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield cluster
     finally:
         if not KEEP:
-            # The logs of a failed run stay (cluster.LOGS_KEPT) for whoever reads the failure.
-            cluster.down(keep_logs=request.session.testsfailed > 0)
+            # The logs stay (cluster.LOGS_KEPT) for whoever reads a failure.
+            cluster.down(keep_logs=True)
 
 
 @pytest.fixture(scope="session")
