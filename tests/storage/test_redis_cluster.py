@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support.processes import RedisServer
+from tests.support.processes import RedisServer, free_port
 from tests.support.tools import missing
 
 MASTERS = 3
@@ -28,7 +28,10 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Red
     for n in range(MASTERS):
         folder = tmp_path_factory.mktemp(f"redis-cluster-{n}")
         options = ("--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"))
-        nodes.append(RedisServer(folder, options=options))
+        node = RedisServer(folder, options=options)
+        # A cluster node also listens on its port + 10000 (the cluster bus).
+        node.port = next(port for port in iter(free_port, None) if port < 55535)
+        nodes.append(node)
     try:
         for node in nodes:
             node.start()
