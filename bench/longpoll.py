@@ -36,16 +36,20 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import redis
 
 from bench.data import Seeded, seed_live
 from bench.processes import Client, Load, Server, ensure_installed, rss_mib
 from bench.report import Result
 from bench.scenarios import service_env
-from restapi.storage.wakeups import CHANNEL_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 60
+# The root of this service's Redis keys (restapi.storage.redis_client.KEY_ROOT).
+KEY_ROOT = "ephemeral"
+# Filled in once the service has made its deployment id.
+CHANNEL_PREFIX = [""]
 
 
 def _post(port: int, username: str) -> float:
@@ -89,8 +93,15 @@ def wake_up_latencies(threaded: Server, waiting: Server, samples: int, label: st
     return latencies
 
 
+def inbox_channel_prefix(database_url: str) -> str:
+    """The prefix of the inboxes' wake-up channels: this deployment's key space (restapi.storage.wakeups)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT deployment_id FROM restapi_deployment").fetchone()
+    return f"{KEY_ROOT}:{row[0]}:inbox:"
+
+
 def _subscribed(redis_url: str, usernames: list[str]) -> bool:
-    counts = redis.Redis.from_url(redis_url).pubsub_numsub(*[CHANNEL_PREFIX + name for name in usernames])
+    counts = redis.Redis.from_url(redis_url).pubsub_numsub(*[CHANNEL_PREFIX[0] + name for name in usernames])
     return all(count > 0 for _, count in counts)
 
 
@@ -173,6 +184,8 @@ def main() -> int:
     waiting = Server("EphemeralMessages.asgi:application", waiting_env, work_dir, "asynchronous").start()
     load = Load(wrk, args.connections, work_dir)
     try:
+        _post(threaded.port, "bench-longpoll-start")
+        CHANNEL_PREFIX[0] = inbox_channel_prefix(database_url)
         client = Client(threaded.port)
         for message_id in range(seeded.settled[0], seeded.settled[1] + 1):
             client.get(f"/chat/{message_id}")
@@ -196,7 +209,7 @@ def main() -> int:
         established = time.monotonic() - started
         subscribed = sum(
             count > 0
-            for _, count in redis.Redis.from_url(redis_url).pubsub_numsub(*[CHANNEL_PREFIX + name for name in names])
+            for _, count in redis.Redis.from_url(redis_url).pubsub_numsub(*[CHANNEL_PREFIX[0] + name for name in names])
         )
         rss_after = sum(rss_mib(pid) for pid in workers)
         threads_after = threads_of(workers)
