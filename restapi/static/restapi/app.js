@@ -104,6 +104,14 @@
     return new Date(iso).getTime() <= Date.now();
   }
 
+  // One handed-out message, {"id", "text"}, as a list item.
+  function messageItem(message) {
+    const item = element("li");
+    item.dataset.id = message.id;
+    item.append(element("span", "message-id", "#" + message.id), element("span", "message-text", message.text));
+    return item;
+  }
+
   function replaceResult(id, nodes) {
     const result = document.getElementById(id);
     result.replaceChildren.apply(result, nodes);
@@ -204,10 +212,7 @@
     );
     const list = element("ol", "messages");
     messages.forEach(function (message) {
-      const item = element("li");
-      item.dataset.id = message.id;
-      item.append(element("span", "message-id", "#" + message.id), element("span", "message-text", message.text));
-      list.append(item);
+      list.append(messageItem(message));
     });
     const nodes = [heading, list];
     if (collected.headers.get("X-More-Messages") === "true") {
@@ -276,10 +281,7 @@
       }
       if (leased.status === 200) continue;
       leased.data.messages.forEach(function (message) {
-        const item = element("li");
-        item.dataset.id = message.id;
-        item.append(element("span", "message-id", "#" + message.id), element("span", "message-text", message.text));
-        watchList.append(item);
+        watchList.append(messageItem(message));
       });
       const count = leased.data.messages.length;
       setWatchState("received", count === 1 ? "Received 1 message." : "Received " + count + " messages.");
