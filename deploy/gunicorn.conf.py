@@ -86,6 +86,14 @@ accesslog = "-"
 access_log_format = '%(h)s "%({x-forwarded-for}i)s" "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 
+# No control socket (gunicornc). gunicorn's default path is one per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl), so every master
+# of that user on the host would take it over in turn: the regular and the
+# long-poll service, the new and the old master during a USR2 upgrade, and the
+# one stopping last removes the socket of the one still running. The service is
+# driven by systemd and signals (HUP, USR2, TERM, TTIN/TTOU), not gunicornc.
+control_socket_disable = True
+
 # gunicorn trusts X-Forwarded-Proto (for request.scheme) only from these peers;
 # nginx runs on this host.
 forwarded_allow_ips = GUNICORN.forwarded_allow_ips

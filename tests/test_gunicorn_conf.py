@@ -47,6 +47,11 @@ def test_the_asynchronous_server_serves_the_asgi_application_without_threads(mon
     assert conf["worker_connections"] >= 10_000
 
 
+def test_no_control_socket_shared_by_the_masters_of_one_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    # gunicorn's default path is one per user, taken by whichever master starts last.
+    assert load(monkeypatch)["control_socket_disable"] is True
+
+
 def test_a_bad_number_stops_the_start_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit, match="GUNICORN_WORKERS"):
         load(monkeypatch, GUNICORN_WORKERS="two")

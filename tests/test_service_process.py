@@ -78,3 +78,13 @@ def test_a_hard_killed_server_loses_no_acknowledged_message(tmp_path):
 
     assert sorted(texts.values()) == sorted(f"durable {n}" for n in range(50))
     assert {message["id"] for message in inbox} == set(acknowledged)
+
+
+def test_a_test_server_opens_no_control_socket_that_parallel_runs_would_share(tmp_path):
+    # gunicorn's default control socket is one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl).
+    runtime_dir = tmp_path / "run"
+    runtime_dir.mkdir()
+    with running_service(tmp_path, workers=1, env={"XDG_RUNTIME_DIR": str(runtime_dir)}) as service:
+        assert _get(service.url, "/chats/ann") == (200, [])
+    # gunicorn logs the socket when it opens it, and removes the file when it stops.
+    assert "Control socket" not in service.output_file.read_text()

@@ -156,6 +156,9 @@ class ServiceProcess:
                 str(self.workers),
                 "--graceful-timeout",
                 "5",
+                # gunicorn's control socket has one path per user: the masters of
+                # parallel test runs, or several in one test, would take it from each other.
+                "--no-control-socket",
             ],
             cwd=self.project_dir,
             env=self.env,
