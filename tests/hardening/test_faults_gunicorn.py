@@ -14,16 +14,13 @@ import pytest
 
 from restapi.models import Message
 from tests.hardening.load import MessagingLoad, kill_one_worker
-from tests.support.processes import running_service, wait_for_port, worker_pids
+from tests.support.processes import running_service, wait_for_port, wait_until, worker_pids
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
 
 def _wait_for_workers(master_pid: int, count: int) -> None:
-    deadline = time.monotonic() + 15
-    while len(worker_pids(master_pid)) < count:
-        assert time.monotonic() < deadline, "gunicorn did not replace its killed worker"
-        time.sleep(0.1)
+    wait_until(lambda: len(worker_pids(master_pid)) >= count, what="gunicorn replacing its killed worker")
 
 
 def test_sigkilled_workers_lose_no_acknowledged_message_and_hand_none_out_twice(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.hardening.http import call
-from tests.support.processes import PROJECT_DIR, ServiceProcess, running_service
+from tests.support.processes import PROJECT_DIR, ServiceProcess, running_service, wait_until
 from tests.support.proxy import CuttableProxy
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -56,13 +56,14 @@ def post_messages(url: str, count: int) -> None:
 
 
 def wait_for_workers(service: ServiceProcess, count: int, replaced: set[int]) -> list[int]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pids = service.worker_pids()
-        if len(pids) == count and not replaced & set(pids):
-            return pids
-        time.sleep(0.1)
-    raise TimeoutError("gunicorn did not replace its workers")
+    pids: list[int] = []
+
+    def replaced_all() -> bool:
+        pids[:] = service.worker_pids()
+        return len(pids) == count and not replaced & set(pids)
+
+    wait_until(replaced_all, what="gunicorn replacing its workers")
+    return pids
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.db import connection
@@ -23,6 +23,18 @@ TEST_SECRET_KEY = "tests-only-" + "k" * 50
 TEST_THROTTLE_RATE = "1000000/day"
 # How long gunicorn may take to answer its first request: generous, for a machine busy with other work.
 STARTUP_SECONDS = 60
+# How long a test waits for what a process is about to do (a worker replaced, a
+# line logged): generous for the same reason. A wait ends as soon as it is done.
+PATIENCE_SECONDS = 60
+
+
+def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = PATIENCE_SECONDS) -> None:
+    """Return once ``condition()`` holds; TimeoutError naming ``what`` if it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
