@@ -36,6 +36,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# Waiters that stop waiting at once (their time is up together, or the server
+# is stopping) enter Django at most this many at a time per worker: Django runs
+# each request on a thread and connection of its own, and thousands at once
+# would exhaust the database's connections.
+WAITERS_IN_DJANGO = 8
 # A lease request is a few bytes; a larger body is not looked into (the view refuses it).
 MAX_WAITING_BODY = 4096
 # The routes that wait, and the method of each.
@@ -93,6 +98,7 @@ class LongPollASGI:
 
     def __init__(self, application: ASGIApp) -> None:
         self.application = application
+        self._slots: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query_string = scope.get("query_string", b"").decode("latin-1") if scope["type"] == "http" else ""
@@ -131,7 +137,14 @@ class LongPollASGI:
                 return await pending
             return await receive()
 
-        await self.application(scope, replay, send)
+        if request is None:
+            await self.application(scope, replay, send)
+            return
+        if self._slots is None:
+            # Made here, in the worker's event loop, not in the master that imported this.
+            self._slots = asyncio.Semaphore(WAITERS_IN_DJANGO)
+        async with self._slots:
+            await self.application(scope, replay, send)
 
 
 async def _wait_unless(request: WaitRequest, disconnect: asyncio.Future[Message]) -> bool:
