@@ -24,6 +24,7 @@ from restapi.models import Message
 from tests.deploy.conftest import deployed
 from tests.hardening.http import call
 from tests.hardening.load import CONNECTION_LOST
+from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -74,7 +75,14 @@ def test_no_collected_message_is_lost_behind_an_answer_of_success(nginx: str, tm
             thread.start()
         try:
             for _ in range(KILLS):
-                time.sleep(random.uniform(0.5, 1.0))
+                # Each kill waits for the load to have made progress since the last one:
+                # on a busy machine a new worker may need seconds before it serves at all.
+                delivered = sum(len(r.delivered) for r in recipients)
+                wait_until(
+                    lambda delivered=delivered: sum(len(r.delivered) for r in recipients) >= delivered + 3,
+                    what="collects delivering messages between kills",
+                )
+                time.sleep(random.uniform(0, 0.5))
                 os.kill(random.choice(service.worker_pids()), signal.SIGKILL)
             time.sleep(1)
         finally:
