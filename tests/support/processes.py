@@ -80,7 +80,7 @@ def migrate_database(database_url: str, log_file: Path) -> None:
     )
 
 
-def wait_for_port(port: int, *, timeout: float = 10.0) -> None:
+def wait_for_port(port: int, *, timeout: float = PATIENCE_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
