@@ -17,7 +17,7 @@ import redis
 
 from tests.hardening.http import call
 from tests.hardening.load import MessagingLoad
-from tests.support.processes import RedisServer, ServiceProcess, running_service
+from tests.support.processes import PATIENCE_SECONDS, RedisServer, ServiceProcess, running_service
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +34,7 @@ def service(private_redis: RedisServer, tmp_path: Path) -> Iterator[ServiceProce
 
 def _hot_store_is_used(service: ServiceProcess, client: redis.Redis) -> bool:
     """A settled message read by id is cached by the service again (retried past the 1 s suspension)."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while time.monotonic() < deadline:
         answer = call(service.url, "POST", "/chat", json_body={"username": "probe", "text": "p", "timeout": 0})
         assert answer.status == 201

@@ -27,7 +27,7 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.hardening.http import call
-from tests.support.processes import PROJECT_DIR, ServiceProcess, running_service, wait_until
+from tests.support.processes import PATIENCE_SECONDS, PROJECT_DIR, ServiceProcess, running_service, wait_until
 from tests.support.proxy import CuttableProxy
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -220,7 +220,7 @@ def test_ready_follows_the_database_and_errors_reach_sentry(
 
         failed = call(service.url, "GET", "/chats/db")
         assert failed.status == 503
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while not any(b"database unavailable" in envelope for envelope in envelopes) and time.monotonic() < deadline:
             time.sleep(0.1)
         report = b"".join(envelopes)
@@ -229,7 +229,7 @@ def test_ready_follows_the_database_and_errors_reach_sentry(
         assert b"secret text" not in report
 
         restore()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while call(service.url, "GET", "/ready").status != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert call(service.url, "GET", "/ready").json()["checks"]["database"] == "ok"

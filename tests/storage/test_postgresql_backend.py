@@ -17,7 +17,7 @@ from django.db.utils import ConnectionHandler
 
 from EphemeralMessages import config
 from tests.support.postgres import PostgresCluster
-from tests.support.processes import TEST_SECRET_KEY
+from tests.support.processes import PATIENCE_SECONDS, TEST_SECRET_KEY
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_a_connection_whose_backend_was_terminated_is_replaced_before_the_reques
     with psycopg.connect(private_postgres.dsn, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [old])
     # The server's goodbye reaches the socket shortly after the backend exits.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while wrapper.is_usable() and time.monotonic() < deadline:
         time.sleep(0.01)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support.processes import RedisServer, free_port
+from tests.support.processes import PATIENCE_SECONDS, RedisServer, free_port
 from tests.support.tools import missing
 
 MASTERS = 3
@@ -39,7 +39,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Red
         subprocess.run(
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"], check=True, capture_output=True
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while not all(_client(node).execute_command("CLUSTER INFO")["cluster_state"] == "ok" for node in nodes):
             assert time.monotonic() < deadline, "the Redis Cluster did not form"
             time.sleep(0.1)

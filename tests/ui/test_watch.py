@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from restapi.models import Message
+from tests.support.processes import PATIENCE_SECONDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +40,7 @@ def test_a_message_sent_from_another_tab_appears_within_a_second(page: Page) -> 
     assert time.monotonic() - sent < 1.0
     expect(page.locator("#watch-state")).to_have_attribute("data-state", "waiting")
     # On screen, so acknowledged: collected for good.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while Message.objects.get(pk=message_id).collected_at is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert Message.objects.get(pk=message_id).collected_at is not None
