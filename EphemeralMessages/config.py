@@ -58,6 +58,8 @@ class Config:
     max_collect: int
     max_wait: int
     throttle_rate: str
+    read_throttle_rate: str
+    encryption_keys: list[tuple[str, bytes]] | None
     trusted_proxies: list[str]
     retention_days: int
     log_file: Path
@@ -296,6 +298,16 @@ def _embedded_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _encryption_keys(env: Environment) -> list[tuple[str, bytes]] | None:
+    raw = env.text("CHAT_ENCRYPTION_KEYS")
+    if raw is None:
+        return None
+    # Imported here: the key grammar lives beside the cipher that uses the keys.
+    from restapi.sealing import parse_keys
+
+    return parse_keys("CHAT_ENCRYPTION_KEYS", raw)
+
+
 def _trusted_proxies(env: Environment) -> list[str]:
     networks = []
     for item in env.csv("CHAT_TRUSTED_PROXIES", []):
@@ -392,6 +404,10 @@ def load(source: Mapping[str, str] | None = None) -> Config:
         # The longest ?wait= (and lease wait) accepted; lower it when a proxy in front times out sooner.
         max_wait=env.integer("CHAT_MAX_WAIT", 60, minimum=0, maximum=60),
         throttle_rate=parse_throttle_rate("CHAT_THROTTLE_RATE", env.text("CHAT_THROTTLE_RATE", "100/day")),
+        read_throttle_rate=parse_throttle_rate(
+            "CHAT_READ_THROTTLE_RATE", env.text("CHAT_READ_THROTTLE_RATE", "600/min")
+        ),
+        encryption_keys=_encryption_keys(env),
         trusted_proxies=_trusted_proxies(env),
         retention_days=env.integer("CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
         log_file=log_file,

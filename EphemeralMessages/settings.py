@@ -173,6 +173,9 @@ CHAT = {
     "MAX_COLLECT": CONFIG.max_collect,
     "MAX_WAIT": CONFIG.max_wait,
     "THROTTLE_RATE": CONFIG.throttle_rate,
+    "READ_THROTTLE_RATE": CONFIG.read_throttle_rate,
+    # (key id, key) pairs, the first sealing new texts; None keeps texts as sent.
+    "ENCRYPTION_KEYS": CONFIG.encryption_keys,
     "TRUSTED_PROXIES": CONFIG.trusted_proxies,
     "RETENTION_DAYS": CONFIG.retention_days,
     "REDIS_URL": CONFIG.redis_url,

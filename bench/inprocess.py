@@ -42,6 +42,7 @@ def configure(scenario: str) -> None:
         ALLOWED_HOSTS="127.0.0.1",
         DEBUG="0",
         CHAT_THROTTLE_RATE="1000000000/s",
+        CHAT_READ_THROTTLE_RATE="1000000000/s",
     )
     if scenario == "bare":
         os.environ["DJANGO_SETTINGS_MODULE"] = "bench.bare"

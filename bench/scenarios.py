@@ -29,6 +29,7 @@ def service_env(database_url: str, redis_url: str, work_dir: Path) -> dict[str, 
         "DEBUG": "0",
         # Throttling runs on every POST, but the load generator is one client.
         "CHAT_THROTTLE_RATE": "1000000000/s",
+        "CHAT_READ_THROTTLE_RATE": "1000000000/s",
         # As deployed behind nginx, which forwards the client's address.
         "CHAT_TRUSTED_PROXIES": "127.0.0.1",
         "LOG_FILE": str(work_dir / "chat_server.log"),

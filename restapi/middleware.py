@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from restapi.log import bind_request_id, new_request_id, unbind_request_id
+from restapi.sealing import UnreadableText
 from restapi.storage.connection import dropped_read_only_server
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,11 @@ class JsonErrorMiddleware:
             )
             response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
             return response
+        if isinstance(exception, UnreadableText):
+            # An operator's matter (a key taken out of CHAT_ENCRYPTION_KEYS too soon), not a bug:
+            # the message says which message and key, and a traceback would add nothing.
+            logger.error("cannot open a stored text on %s %s: %s", request.method, request.path, exception)
+            return server_error_response(request)
         logger.error(
             "unhandled %s on %s %s", type(exception).__name__, request.method, request.path, exc_info=exception
         )

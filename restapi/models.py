@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
+from restapi.message_ids import new_message_id
+
 
 class Message(models.Model):
     """
@@ -13,10 +15,21 @@ class Message(models.Model):
     A lease hides a live message from every collect and every other lease
     until ``leased_until``; the lease's acknowledgement collects it. All these
     times come from the database's clock.
+    The id is drawn at random by the application (``restapi.message_ids``);
+    ids written before that are the sequence's small numbers and stay as they
+    are. Oldest first means by ``created_at``, ties broken by id, never by id
+    alone.
+
+    A text is kept either in ``text``, as sent, or, when ``CHAT_ENCRYPTION_KEYS``
+    is set, only in ``sealed_text`` as an authenticated ciphertext bound to the
+    message's id (``restapi.sealing``); the other column is then NULL.
     """
 
+    id = models.BigIntegerField(primary_key=True, default=new_message_id, editable=False)
     username = models.CharField(max_length=150)
-    text = models.TextField()
+    # NULL, not "", when the text is sealed: an empty text is refused, a missing one is not a text.
+    text = models.TextField(null=True)  # noqa: DJ001
+    sealed_text = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField()
     expiration_date = models.DateTimeField()
     collected_at = models.DateTimeField(null=True, blank=True)
@@ -36,12 +49,12 @@ class Message(models.Model):
                 name="message_open_lease_idx",
             ),
             # Serves the collect: only uncollected rows, found by recipient and
-            # range-scanned past the expired ones, so its cost follows the live
-            # messages, not the inbox's history.
+            # read oldest first in the order the collect hands them out, so a
+            # collect stops after its limit instead of sorting the inbox.
             models.Index(
-                fields=["username", "expiration_date"],
+                fields=["username", "created_at", "id"],
                 condition=Q(collected_at__isnull=True),
-                name="message_live_inbox_idx",
+                name="message_inbox_queue_idx",
             ),
             # Serves the retention purge.
             models.Index(fields=["expiration_date"], name="message_expiration_idx"),

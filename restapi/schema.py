@@ -301,6 +301,8 @@ UNAVAILABLE = OpenApiResponse(
     description="The message store cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
 )
 DATABASE_RETRY_AFTER = _retry_after(503, why="the message store is unavailable")
+READ_THROTTLED = _detail("Too many reads from this client (CHAT_READ_THROTTLE_RATE); see `Retry-After`.")
+READ_RETRY_AFTER = _retry_after(429, why="the client is over its rate of reads")
 SPECULATIVE = _detail(
     "The request announced a prefetch or preview (`Sec-Purpose: prefetch`, `Purpose: prefetch`, "
     "`X-Moz: prefetch` or `X-Purpose: preview`): nothing is read or changed. HEAD is refused with 405."
@@ -372,6 +374,7 @@ READ = {
             OpenApiParameter.PATH,
             description="The id that POST /chat returned.",
         ),
+        READ_RETRY_AFTER,
         DATABASE_RETRY_AFTER,
     ],
     "responses": {
@@ -379,6 +382,7 @@ READ = {
         403: SPECULATIVE,
         404: _detail("No message has this id, or it was purged."),
         406: NOT_ACCEPTABLE,
+        429: READ_THROTTLED,
         503: UNAVAILABLE,
     },
 }
@@ -418,6 +422,7 @@ COLLECT = {
             enum=["true", "false"],
             description="true when more live messages are waiting than one collection hands out; collect again.",
         ),
+        READ_RETRY_AFTER,
         DATABASE_RETRY_AFTER,
     ],
     "responses": {
@@ -429,6 +434,7 @@ COLLECT = {
         403: SPECULATIVE,
         404: _detail("The path has no username, or the username contains /."),
         406: NOT_ACCEPTABLE,
+        429: READ_THROTTLED,
         503: UNAVAILABLE,
     },
 }

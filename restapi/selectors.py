@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from restapi import sealing
 from restapi.metrics import HOT_STORE_LOOKUPS, count_hot_store_call
 from restapi.storage import StoredMessage, messages
 from restapi.storage.hot import hot_store
 
 
 def get_message(message_id: int) -> StoredMessage | None:
-    """The message with ``message_id``, expired or not; None if there is none."""
+    """The message with ``message_id``, expired or not, its text opened; None if there is none."""
+    found = _stored_message(message_id)
+    return None if found is None else sealing.readable(found, sealing.keyring())
+
+
+def _stored_message(message_id: int) -> StoredMessage | None:
+    """The message as stored, from the hot store when it has it."""
     store = hot_store()
     cached = store.get(message_id)
     count_hot_store_call("get", cached.outcome)

@@ -8,6 +8,7 @@ to touch Redis: a 201 or a collected message never depends on it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 
+from restapi import message_ids, sealing
 from restapi.metrics import (
     COLLECTS_ABANDONED,
     MESSAGES_ACKNOWLEDGED,
@@ -29,6 +32,15 @@ from restapi.storage import StoredMessage, leases, messages, wakeups
 
 logger = logging.getLogger(__name__)
 
+# Draws of a message id before giving up. A draw meets a taken id with
+# probability rows / 2**53, so a second draw is already rare and a fifth means
+# the id source is broken, not unlucky.
+ID_DRAWS = 5
+
+
+class NoFreeMessageId(RuntimeError):
+    """Every id drawn for a new message was taken."""
+
 
 @dataclass(frozen=True, slots=True)
 class Collection:
@@ -38,13 +50,30 @@ class Collection:
 
 
 def create_message(*, username: str, text: str, timeout: int) -> StoredMessage:
-    """Store a message for ``username`` that can be collected for ``timeout`` seconds."""
-    message = messages.insert_message(username=username, text=text, timeout=timeout)
-    MESSAGES_CREATED.inc()
-    # After the commit, so that a waiter it wakes finds the message.
-    if not wakeups.announcer().announce(username).done:
-        WAKE_UPS_NOT_PUBLISHED.inc()
-    return message
+    """
+    Store a message for ``username`` that can be collected for ``timeout`` seconds,
+    under a fresh random id, its text sealed when ``CHAT_ENCRYPTION_KEYS`` is set.
+    """
+    ring = sealing.keyring()
+    for _ in range(ID_DRAWS):
+        message_id = message_ids.new_message_id()
+        # Sealed for this id only, so a collision seals again for the next one.
+        sealed = None if ring is None else ring.seal(message_id, text)
+        stored = messages.insert_message(
+            message_id=message_id,
+            username=username,
+            text=text if sealed is None else None,
+            sealed_text=sealed,
+            timeout=timeout,
+        )
+        if stored is not None:
+            MESSAGES_CREATED.inc()
+            # After the commit, so that a waiter it wakes finds the message.
+            if not wakeups.announcer().announce(username).done:
+                WAKE_UPS_NOT_PUBLISHED.inc()
+            return StoredMessage(message_id, username, text, stored.expiration_date)
+        logger.warning("message id %d is taken; drawing another", message_id)
+    raise NoFreeMessageId(f"{ID_DRAWS} message ids drawn in a row were all taken")
 
 
 class CollectAbandoned(Exception):
@@ -68,7 +97,9 @@ def collect_inbox(*, username: str, recipient_gone: Callable[[], bool] = _always
         COLLECTS_ABANDONED.inc()
         logger.info("collect of an inbox abandoned: the client closed its connection first; nothing was collected")
         raise CollectAbandoned
-    collected = messages.collect_messages(username=username, limit=limit)
+    ring = sealing.keyring()
+    with _opening_may_undo(ring):
+        collected = _opened(messages.collect_messages(username=username, limit=limit), ring)
     MESSAGES_COLLECTED.inc(len(collected))
     more_waiting = len(collected) == limit and messages.has_live_messages(username=username)
     return Collection(collected, more_waiting)
@@ -100,13 +131,16 @@ def _lease_signer(username: str) -> signing.Signer:
 def lease_inbox(*, username: str, seconds: int) -> Lease:
     """Hand out ``username``'s collectable messages, oldest first, hidden from everyone else for ``seconds``."""
     lease_id = secrets.token_urlsafe(16)
-    leased = leases.lease_messages(
-        username=username, lease_id=lease_id, seconds=seconds, limit=settings.CHAT["MAX_COLLECT"]
-    )
-    if not leased.messages:
+    ring = sealing.keyring()
+    with _opening_may_undo(ring):
+        leased = leases.lease_messages(
+            username=username, lease_id=lease_id, seconds=seconds, limit=settings.CHAT["MAX_COLLECT"]
+        )
+        opened = _opened(leased.messages, ring)
+    if not opened:
         return Lease(None, None, [])
-    MESSAGES_LEASED.inc(len(leased.messages))
-    return Lease(_lease_signer(username).sign(lease_id), leased.leased_until, leased.messages)
+    MESSAGES_LEASED.inc(len(opened))
+    return Lease(_lease_signer(username).sign(lease_id), leased.leased_until, opened)
 
 
 def acknowledge_lease(*, username: str, token: str) -> int:
@@ -120,3 +154,18 @@ def acknowledge_lease(*, username: str, token: str) -> int:
         raise LeaseEnded
     MESSAGES_ACKNOWLEDGED.inc(acknowledged)
     return acknowledged
+
+
+def _opened(stored: list[StoredMessage], ring: sealing.Keyring | None) -> list[StoredMessage]:
+    return [sealing.readable(message, ring) for message in stored]
+
+
+def _opening_may_undo(ring: sealing.Keyring | None) -> contextlib.AbstractContextManager:
+    """
+    With texts sealed, a collect or a lease and the opening of its texts stand
+    or fall together: a text that no key opens rolls the statement back, so its
+    messages wait for their key instead of being handed out unread. Without
+    keys no new text is sealed, and the statement keeps its own autocommit;
+    turning keys off while sealed rows remain is not supported (docs/OPERATIONS.md).
+    """
+    return transaction.atomic() if ring is not None else contextlib.nullcontext()

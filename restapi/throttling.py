@@ -1,14 +1,23 @@
 """
-Throttling of sends (``POST /chat``) per client address at ``CHAT_THROTTLE_RATE``.
+Throttling per client address: sends (``POST /chat``) at ``CHAT_THROTTLE_RATE``,
+reads (``GET /chat/<id>`` and ``GET /chats/<username>``) at
+``CHAT_READ_THROTTLE_RATE``, each with counters of its own.
 
-The count is kept in fixed windows (a ``100/day`` rate allows 100 sends per
+The count is kept in fixed windows (a ``100/day`` rate allows 100 requests per
 UTC day) by ``storage.throttle_counters``, in one place every worker and host
-shares. Only a real send counts: DRF checks throttles before it dispatches on
-the method, so an ``OPTIONS`` or a browser's ``GET /chat`` (405) would
-otherwise spend a client's budget for the day.
+shares. Only a real request counts: DRF checks throttles before it dispatches
+on the method, so an ``OPTIONS``, a ``HEAD`` on a read (405) or a browser's
+``GET /chat`` (405) would otherwise spend a client's budget. A prefetch is
+refused by a permission check, which DRF runs before any throttle.
+
+Reads are limited so that nobody can try ids or usernames at speed: an id is
+one of 2**53, and at the default 600 reads a minute one address tries under a
+million a day. A person on the web page reads once per click and a client
+polling an inbox every few seconds reads about twenty times a minute, so an
+honest client, or a few hundred people behind one NAT address, stays far below it.
 
 If the counter is unavailable (Redis failing), the throttle lets requests
-through (fails open), counted in ``metrics.THROTTLE_FAILED_OPEN``: sending
+through (fails open), counted in ``metrics.THROTTLE_FAILED_OPEN``: serving
 messages matters more than limiting them.
 """
 
@@ -27,12 +36,18 @@ from restapi.client_ip import client_address
 from restapi.rates import Rate
 from restapi.storage.throttle_counters import window_counter
 
-# Answered by DRF itself (the allowed methods), never a send.
+# Answered by DRF itself (the allowed methods), never a send or a read.
 _NOT_COUNTED = frozenset({"OPTIONS"})
+# Room the counter keeps for a client's name (ThrottleWindow.client).
+_CLIENT_KEY_LENGTH = 64
 
 
 class ClientAddressRateThrottle(BaseThrottle):
     """Allows ``CHAT_THROTTLE_RATE`` requests per client address per fixed window."""
+
+    rate_setting = "THROTTLE_RATE"
+    # Put before the client's address in the counter, so that each throttle counts apart.
+    scope = ""
 
     def __init__(self) -> None:
         self._wait: float | None = None
@@ -40,10 +55,11 @@ class ClientAddressRateThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: APIView) -> bool:
         if request.method in _NOT_COUNTED or request.method not in view.allowed_methods:
             return True
-        rate = Rate.parse(settings.CHAT["THROTTLE_RATE"])
+        rate = Rate.parse(settings.CHAT[self.rate_setting])
         now = time.time()
         window_end = rate.window_end(now)
-        count = window_counter().increment(client_address(request), window_end)
+        client = (self.scope + client_address(request))[:_CLIENT_KEY_LENGTH]
+        count = window_counter().increment(client, window_end)
         if count is None:
             metrics.THROTTLE_FAILED_OPEN.inc()
             return True
@@ -54,3 +70,13 @@ class ClientAddressRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+class ReadRateThrottle(ClientAddressRateThrottle):
+    """
+    Allows ``CHAT_READ_THROTTLE_RATE`` reads, ``GET /chat/<id>`` and
+    ``GET /chats/<username>`` together, per client address per fixed window.
+    """
+
+    rate_setting = "READ_THROTTLE_RATE"
+    scope = "read:"

@@ -29,7 +29,7 @@ from restapi.serializers import (
     MessageSerializer,
     format_expiration_date,
 )
-from restapi.throttling import ClientAddressRateThrottle
+from restapi.throttling import ClientAddressRateThrottle, ReadRateThrottle
 
 # nginx's status for a request whose client closed the connection first, which access logs know.
 CLIENT_CLOSED_REQUEST = 499
@@ -99,6 +99,7 @@ class MessageDetailView(NoStoreAPIView):
 
     http_method_names = READ_METHODS
     permission_classes = [NotSpeculative]
+    throttle_classes = [ReadRateThrottle]
 
     @extend_schema(**schema.READ)
     def get(self, request: Request, message_id: str) -> Response:
@@ -139,6 +140,7 @@ class InboxView(NoStoreAPIView):
 
     http_method_names = READ_METHODS
     permission_classes = [NotSpeculative]
+    throttle_classes = [ReadRateThrottle]
 
     @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:
@@ -162,6 +164,9 @@ class InboxView(NoStoreAPIView):
 
 class LeaseCollectionView(NoStoreAPIView):
     """Lease an inbox's messages until acknowledged: `{"seconds": 1..3600, "wait": 0..60}`."""
+
+    # A lease shows an inbox's texts as a collect does, so it spends the same read budget.
+    throttle_classes = [ReadRateThrottle]
 
     @extend_schema(**schema.LEASE)
     def post(self, request: Request, username: str) -> Response:

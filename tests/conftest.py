@@ -58,7 +58,7 @@ def _generous_throttle(settings: Any) -> None:
     100/day would refuse them. Throttling tests set their own rate with
     ``chat_settings(THROTTLE_RATE=...)``.
     """
-    settings.CHAT = {**settings.CHAT, "THROTTLE_RATE": TEST_THROTTLE_RATE}
+    settings.CHAT = {**settings.CHAT, "THROTTLE_RATE": TEST_THROTTLE_RATE, "READ_THROTTLE_RATE": TEST_THROTTLE_RATE}
 
 
 @pytest.fixture

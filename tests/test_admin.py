@@ -38,3 +38,18 @@ def test_api_answers_set_no_cookie(api: APIClient) -> None:
     assert [answer.status_code for answer in answers] == [201, 200, 200, 400]
     for answer in answers:
         assert not answer.cookies, answer.cookies
+
+
+def test_the_admin_never_shows_a_text(client: Client) -> None:
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    message = Message.objects.create(
+        username="ann", text="only for ann", created_at="2026-01-01T00:00:00Z", expiration_date="2030-01-01T00:00:00Z"
+    )
+    client.login(username="root", password=PASSWORD)
+
+    pages = [client.get("/admin/restapi/message/"), client.get(f"/admin/restapi/message/{message.id}/change/")]
+
+    assert [page.status_code for page in pages] == [200, 200]
+    for page in pages:
+        assert "ann" in page.content.decode()
+        assert "only for ann" not in page.content.decode()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from EphemeralMessages import config
+from tests.support.processes import PROJECT_DIR
 
 GOOD_KEY = "k" * 50
 SERVER_DATABASE = {
@@ -100,6 +104,10 @@ def test_debug_is_only_on_when_asked(load):
         ({"CHAT_THROTTLE_RATE": "100"}, "CHAT_THROTTLE_RATE"),
         ({"CHAT_THROTTLE_RATE": "100/fortnight"}, "CHAT_THROTTLE_RATE"),
         ({"CHAT_THROTTLE_RATE": "0/day"}, "CHAT_THROTTLE_RATE"),
+        ({"CHAT_READ_THROTTLE_RATE": "600"}, "CHAT_READ_THROTTLE_RATE"),
+        ({"CHAT_READ_THROTTLE_RATE": "0/min"}, "CHAT_READ_THROTTLE_RATE"),
+        ({"CHAT_ENCRYPTION_KEYS": "k1:dG9vIHNob3J0"}, "CHAT_ENCRYPTION_KEYS"),
+        ({"CHAT_ENCRYPTION_KEYS": "no-key-id"}, "CHAT_ENCRYPTION_KEYS"),
         ({"CHAT_TRUSTED_PROXIES": "10.0.0.1,not-an-ip"}, "CHAT_TRUSTED_PROXIES"),
         ({"CHAT_RETENTION_DAYS": "a month"}, "CHAT_RETENTION_DAYS"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
@@ -176,3 +184,28 @@ def test_only_the_config_module_reads_the_environment():
     sources.append(config.BASE_DIR / "deploy" / "gunicorn.conf.py")
     readers = [str(path.relative_to(config.BASE_DIR)) for path in sources if reads.search(path.read_text())]
     assert readers == ["EphemeralMessages/config.py"]
+
+
+def test_reads_are_limited_by_default_and_texts_kept_as_sent(load):
+    loaded = load()
+    assert loaded.read_throttle_rate == "600/min"
+    assert loaded.encryption_keys is None
+
+
+def test_encryption_keys_are_read_in_order(load):
+    first, second = "A" * 43 + "=", "B" * 43 + "="
+    keys = load(CHAT_ENCRYPTION_KEYS=f"new:{first}, old:{second}").encryption_keys
+    assert [key_id for key_id, _ in keys] == ["new", "old"]
+    assert all(len(key) == 32 for _, key in keys)
+
+
+def test_a_bad_encryption_key_stops_the_process_naming_the_variable_not_the_key(tmp_path):
+    bad_key = "c2VjcmV0LWJ1dC10b28tc2hvcnQ"
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "LOG_FILE": str(tmp_path / "log")}
+    env["CHAT_ENCRYPTION_KEYS"] = f"k1:{bad_key}"
+    run = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    assert run.returncode != 0
+    assert "CHAT_ENCRYPTION_KEYS: the key 'k1' is not 32 bytes" in run.stderr
+    assert bad_key not in run.stderr + run.stdout

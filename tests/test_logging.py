@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 
 from restapi import services
-from restapi.storage import messages
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def test_an_unexpected_error_is_a_json_500_whose_request_id_is_in_the_log(api, d
 
 
 def test_hot_store_failures_are_logged_with_the_request_id(api, db, hung_redis, log_text):
-    message = messages.insert_message(username="ann", text="hi", timeout=60)
+    message = services.create_message(username="ann", text="hi", timeout=60)
 
     response = api.get(f"/chat/{message.id}", HTTP_X_REQUEST_ID="trace-7")
 

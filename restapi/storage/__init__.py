@@ -17,5 +17,9 @@ from datetime import datetime
 class StoredMessage:
     id: int
     username: str
-    text: str
+    # The text as sent; None while it is only held sealed (``restapi.sealing``).
+    text: str | None
     expiration_date: datetime
+    sealed_text: bytes | None = None
+    # Known where the order of delivery is decided (collects and leases).
+    created_at: datetime | None = None

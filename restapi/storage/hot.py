@@ -15,6 +15,7 @@ report their :class:`~restapi.storage.redis_client.Attempt` to the caller.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import datetime
@@ -37,16 +38,20 @@ def message_key(message_id: int) -> str:
 
 
 def _encode(message: StoredMessage) -> str:
+    # A sealed text is cached sealed, so Redis holds no text in plain form either.
+    sealed = None if message.sealed_text is None else base64.b64encode(message.sealed_text).decode()
     return json.dumps(
-        [message.username, message.text, message.expiration_date.isoformat()],
+        [message.username, message.text, message.expiration_date.isoformat(), sealed],
         ensure_ascii=False,
         separators=(",", ":"),
     )
 
 
 def _decode(message_id: int, value: bytes) -> StoredMessage:
-    username, text, expiration_date = json.loads(value)
-    return StoredMessage(message_id, username, text, datetime.fromisoformat(expiration_date))
+    # Entries written before texts could be sealed have three fields, and are read as plain.
+    username, text, expiration_date, *sealed = json.loads(value)
+    sealed_text = base64.b64decode(sealed[0]) if sealed and sealed[0] is not None else None
+    return StoredMessage(message_id, username, text, datetime.fromisoformat(expiration_date), sealed_text)
 
 
 class NoHotStore:

@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cache
 
 from restapi.storage import StoredMessage
-from restapi.storage.messages import TABLE, delivery_key, inbox_batch
+from restapi.storage.messages import TABLE, delivery_key, inbox_batch, sealed_bytes
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 
@@ -38,7 +38,7 @@ def statements(vendor: Dialect) -> Statements:
         lease=(
             f"UPDATE {TABLE} SET lease_id = %s, leased_until = {vendor.now_plus_seconds} "  # noqa: S608
             f"WHERE {vendor.id_in_locked_rows.format(rows=inbox_batch(vendor))} "
-            "RETURNING id, text, expiration_date, leased_until"
+            "RETURNING id, text, sealed_text, expiration_date, leased_until, created_at"
         ),
         # Collects what the lease still holds. A message whose own expiry passed
         # during the lease keeps that expiration_date: it was settled then, and
@@ -64,10 +64,13 @@ def lease_messages(*, username: str, lease_id: str, seconds: int, limit: int) ->
     rows = run(statements(dialect()).lease, [lease_id, seconds, username, limit])
     if not rows:
         return LeasedMessages([], None)
-    leased = [StoredMessage(message_id, username, text, as_datetime(expiry)) for message_id, text, expiry, _ in rows]
+    leased = [
+        StoredMessage(message_id, username, text, as_datetime(expiry), sealed_bytes(sealed), as_datetime(created_at))
+        for message_id, text, sealed, expiry, _, created_at in rows
+    ]
     # RETURNING follows no particular order.
     leased.sort(key=delivery_key)
-    return LeasedMessages(leased, as_datetime(rows[0][3]))
+    return LeasedMessages(leased, as_datetime(rows[0][4]))
 
 
 def acknowledge(*, username: str, lease_id: str) -> int:

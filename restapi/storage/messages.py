@@ -12,24 +12,26 @@ ORM on every request. Every timestamp is taken from the database clock
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
+from restapi.message_ids import MAX_MESSAGE_ID
 from restapi.models import Message
 from restapi.storage import StoredMessage
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 TABLE = Message._meta.db_table
 
-# The largest id either database can hold; a larger one cannot exist.
-MAX_MESSAGE_ID = 2**63 - 1
+# The order in which an inbox hands out its messages: the oldest first, and
+# of messages created at the same instant the smaller id first. Ids are random,
+# so they alone say nothing about age. The partial index
+# message_inbox_queue_idx (username, created_at, id) holds exactly this order.
+DELIVERY_ORDER = "created_at, id"
 
-# The order in which an inbox hands out its messages: the oldest first.
-DELIVERY_ORDER = "id"
 
-
-def delivery_key(message: StoredMessage) -> int:
+def delivery_key(message: StoredMessage) -> tuple[datetime, int]:
     """DELIVERY_ORDER in Python, for rows that RETURNING hands back in no particular order."""
-    return message.id
+    return message.created_at, message.id
 
 
 def live(clock: str) -> str:
@@ -74,10 +76,13 @@ def statements(vendor: Dialect) -> Statements:
     now = vendor.now
     inbox = inbox_batch(vendor)
     return Statements(
+        # The id is drawn by the caller; one that is taken inserts nothing and
+        # returns no row, so a collision costs no error and no extra statement.
         insert=(
-            f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "  # noqa: S608
-            f"VALUES (%s, %s, {now}, {vendor.now_plus_seconds}) "
-            "RETURNING id, expiration_date"
+            f"INSERT INTO {TABLE} (id, username, text, sealed_text, created_at, expiration_date) "  # noqa: S608
+            f"VALUES (%s, %s, %s, %s, {now}, {vendor.now_plus_seconds}) "
+            "ON CONFLICT (id) DO NOTHING "
+            "RETURNING expiration_date"
         ),
         # Every row the subquery picks is locked by this statement and was
         # checked to be live as it was locked, so the update itself has no
@@ -87,17 +92,25 @@ def statements(vendor: Dialect) -> Statements:
         collect=(
             f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "  # noqa: S608
             f"WHERE {vendor.id_in_locked_rows.format(rows=inbox)} "
-            "RETURNING id, text, expiration_date"
+            "RETURNING id, text, sealed_text, expiration_date, created_at"
         ),
         has_live=f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)})",  # noqa: S608
-        fetch=f"SELECT username, text, expiration_date, {live(now)} FROM {TABLE} WHERE id = %s",  # noqa: S608
+        fetch=f"SELECT username, text, sealed_text, expiration_date, {live(now)} FROM {TABLE} WHERE id = %s",  # noqa: S608
     )
 
 
-def insert_message(*, username: str, text: str, timeout: int) -> StoredMessage:
-    """Store a new message that lives ``timeout`` seconds; committed on return."""
-    ((message_id, expiration_date),) = run(statements(dialect()).insert, [username, text, timeout])
-    return StoredMessage(message_id, username, text, as_datetime(expiration_date))
+def insert_message(
+    *, message_id: int, username: str, text: str | None, sealed_text: bytes | None, timeout: int
+) -> StoredMessage | None:
+    """
+    Store a new message that lives ``timeout`` seconds, committed on return;
+    None, with nothing stored, if ``message_id`` is taken.
+    """
+    rows = run(statements(dialect()).insert, [message_id, username, text, sealed_text, timeout])
+    if not rows:
+        return None
+    ((expiration_date,),) = rows
+    return StoredMessage(message_id, username, text, as_datetime(expiration_date), sealed_text)
 
 
 def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
@@ -113,8 +126,11 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     returned twice, whatever the clocks of the two transactions say.
     """
     rows = run(statements(dialect()).collect, [username, limit])
-    messages = [StoredMessage(message_id, username, text, as_datetime(expiry)) for message_id, text, expiry in rows]
-    return sorted(messages, key=delivery_key)
+    collected = [
+        StoredMessage(message_id, username, text, as_datetime(expiry), sealed_bytes(sealed), as_datetime(created_at))
+        for message_id, text, sealed, expiry, created_at in rows
+    ]
+    return sorted(collected, key=delivery_key)
 
 
 def has_live_messages(*, username: str) -> bool:
@@ -137,5 +153,11 @@ def fetch_message(message_id: int) -> FetchedMessage | None:
     rows = run(statements(dialect()).fetch, [message_id])
     if not rows:
         return None
-    ((username, text, expiration_date, is_live),) = rows
-    return FetchedMessage(StoredMessage(message_id, username, text, as_datetime(expiration_date)), bool(is_live))
+    ((username, text, sealed, expiration_date, is_live),) = rows
+    message = StoredMessage(message_id, username, text, as_datetime(expiration_date), sealed_bytes(sealed))
+    return FetchedMessage(message, bool(is_live))
+
+
+def sealed_bytes(value: bytes | memoryview | None) -> bytes | None:
+    """A bytea as psycopg hands it over (memoryview) or SQLite's BLOB, as bytes."""
+    return None if value is None else bytes(value)

@@ -42,7 +42,7 @@ class RedisWindowCounter:
         self._redis = RedisGuard(
             connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"]),
             store="throttle counter",
-            fallback="POST /chat is not throttled",
+            fallback="requests are not throttled",
             logger=logger,
         )
 

@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 DEPLOY = PROJECT_DIR / "deploy"
 SMOKE_CLIENT = "127.0.0.4"
 STATIC_FILE = "rest_framework/css/bootstrap.min.css"
+READ_RATE = 20
 
 
 def logged(path: Path, text: str) -> bool:
@@ -62,6 +63,7 @@ def stack(nginx: str, tmp_path_factory: pytest.TempPathFactory, django_db_setup,
         "STATIC_ROOT": str(static_root),
         "CHAT_TRUSTED_PROXIES": "127.0.0.1",
         "CHAT_THROTTLE_RATE": "2/day",
+        "CHAT_READ_THROTTLE_RATE": f"{READ_RATE}/day",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
     }
     with django_db_blocker.unblock():
@@ -243,3 +245,18 @@ def test_head_and_prefetches_through_nginx_collect_nothing(stack: Stack) -> None
 
     collected = stack.call("GET", "/chats/ivy", client=client)
     assert [message["text"] for message in collected.json()] == ["wait for me"]
+
+
+def test_the_read_limit_counts_the_client_nginx_forwarded(stack: Stack) -> None:
+    def read(client: str, forwarded_for: str) -> Answer:
+        return stack.call("GET", "/chats/nobody", client=client, headers={"X-Forwarded-For": forwarded_for})
+
+    # Each read claims another address; nginx appends the real one, and that one is counted.
+    codes = [read("127.0.0.7", f"203.0.113.{n}").status for n in range(READ_RATE + 1)]
+    assert codes == [200] * READ_RATE + [429]
+    limited = stack.call("GET", "/chat/1", client="127.0.0.7")
+    assert limited.status == 429
+    assert int(limited.headers["retry-after"]) > 0
+    # Reads spent nothing of the send budget, and another client reads on.
+    assert stack.call("POST", "/chat", client="127.0.0.7", json_body={"username": "r", "text": "x"}).status == 201
+    assert read("127.0.0.8", "203.0.113.1").status == 200

@@ -44,19 +44,20 @@ def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[in
     conn.execute("ROLLBACK")
     collected = conn.execute(statements(POSTGRESQL).collect, [username, 100]).fetchall()
     top = report["Plan"]
-    return top["Shared Hit Blocks"] + top["Shared Read Blocks"], [text for _, text, _ in collected]
+    return top["Shared Hit Blocks"] + top["Shared Read Blocks"], [row[1] for row in collected]
 
 
 @pytest.mark.parametrize("analysed", [False, True], ids=["stale statistics", "fresh statistics"])
 def test_a_collect_does_not_read_other_inboxes(scratch: psycopg.Connection, analysed: bool) -> None:
     scratch.execute(
-        f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "
-        "SELECT 'user' || n %% 5000, 'waiting', now(), now() + interval '1 hour' FROM generate_series(1, %s) AS n",
+        f"INSERT INTO {TABLE} (id, username, text, created_at, expiration_date) "
+        "SELECT n, 'user' || n %% 5000, 'waiting', now(), now() + interval '1 hour' FROM generate_series(1, %s) AS n",
         [WAITING_FOR_OTHERS],
     )
     scratch.execute(
-        f"INSERT INTO {TABLE} (username, text, created_at, expiration_date) "
-        "VALUES ('ann', 'for ann', now(), now() + interval '1 hour')"
+        f"INSERT INTO {TABLE} (id, username, text, created_at, expiration_date) "
+        "VALUES (%s, 'ann', 'for ann', now(), now() + interval '1 hour')",
+        [WAITING_FOR_OTHERS + 1],
     )
     if analysed:
         scratch.execute(f"ANALYZE {TABLE}")

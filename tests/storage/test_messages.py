@@ -12,14 +12,24 @@ from django.db import connection
 from django.utils import timezone
 
 from restapi import services
+from restapi.message_ids import new_message_id
 from restapi.models import Message
-from restapi.storage import messages
+from restapi.storage import StoredMessage, messages
 
 pytestmark = pytest.mark.django_db
 
 
+def insert(*, username: str, text: str, timeout: int) -> StoredMessage:
+    """Store a plain message under a fresh id, as the service does."""
+    stored = messages.insert_message(
+        message_id=new_message_id(), username=username, text=text, sealed_text=None, timeout=timeout
+    )
+    assert stored is not None
+    return stored
+
+
 def test_insert_returns_the_committed_row():
-    message = messages.insert_message(username="ann", text="hi", timeout=90)
+    message = insert(username="ann", text="hi", timeout=90)
 
     stored = Message.objects.get(pk=message.id)
     assert message.expiration_date == stored.expiration_date
@@ -30,14 +40,14 @@ def test_insert_returns_the_committed_row():
 @time_machine.travel(datetime(2001, 1, 1, tzinfo=UTC), tick=True)
 def test_expiry_ignores_the_application_clock():
     # The application's clock is 25 years behind; the database's is right.
-    message = messages.insert_message(username="ann", text="hi", timeout=60)
+    message = insert(username="ann", text="hi", timeout=60)
 
     assert message.expiration_date > datetime(2020, 1, 1, tzinfo=UTC)
     assert [m.id for m in messages.collect_messages(username="ann", limit=10)] == [message.id]
 
 
 def test_collect_uses_the_database_clock_even_when_the_application_clock_runs_ahead():
-    message = messages.insert_message(username="ann", text="hi", timeout=60)
+    message = insert(username="ann", text="hi", timeout=60)
 
     with time_machine.travel(timezone.now() + timedelta(days=1), tick=True):
         collected = messages.collect_messages(username="ann", limit=10)
@@ -46,7 +56,7 @@ def test_collect_uses_the_database_clock_even_when_the_application_clock_runs_ah
 
 
 def test_collect_sets_expiration_and_collected_at_to_the_same_moment():
-    message = messages.insert_message(username="ann", text="hi", timeout=60)
+    message = insert(username="ann", text="hi", timeout=60)
 
     (collected,) = messages.collect_messages(username="ann", limit=10)
 
@@ -56,10 +66,10 @@ def test_collect_sets_expiration_and_collected_at_to_the_same_moment():
 
 
 def test_collect_skips_other_users_expired_and_collected_messages():
-    live = messages.insert_message(username="ann", text="live", timeout=60)
-    messages.insert_message(username="ann", text="expired", timeout=0)
-    messages.insert_message(username="bob", text="other", timeout=60)
-    taken = messages.insert_message(username="ann", text="taken", timeout=60)
+    live = insert(username="ann", text="live", timeout=60)
+    insert(username="ann", text="expired", timeout=0)
+    insert(username="bob", text="other", timeout=60)
+    taken = insert(username="ann", text="taken", timeout=60)
     Message.objects.filter(pk=taken.id).update(collected_at=timezone.now())
 
     assert [m.text for m in messages.collect_messages(username="ann", limit=10)] == ["live"]
@@ -76,10 +86,13 @@ def test_collect_finds_live_messages_through_the_partial_index():
             explain = "EXPLAIN QUERY PLAN"
         cursor.execute(
             f"{explain} SELECT id FROM restapi_message WHERE username = 'ann' AND collected_at IS NULL "
-            "AND expiration_date > '2000-01-01' ORDER BY id LIMIT 10"
+            f"AND expiration_date > '2000-01-01' ORDER BY {messages.DELIVERY_ORDER} LIMIT 10"
         )
         plan = " ".join(str(row) for row in cursor.fetchall())
-    assert "message_live_inbox_idx" in plan
+    assert "message_inbox_queue_idx" in plan
+    # The index gives the rows in delivery order: nothing is sorted.
+    assert "Sort" not in plan
+    assert "TEMP B-TREE" not in plan
 
 
 def _collect_concurrently(username: str, collectors: int) -> list[int]:
@@ -109,7 +122,7 @@ def _collect_concurrently(username: str, collectors: int) -> list[int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_collectors_hand_out_each_message_exactly_once():
-    ids = {messages.insert_message(username="ann", text=f"m{n}", timeout=60).id for n in range(300)}
+    ids = {insert(username="ann", text=f"m{n}", timeout=60).id for n in range(300)}
 
     handed_out = _collect_concurrently("ann", collectors=8)
 
@@ -121,7 +134,7 @@ def test_concurrent_collectors_hand_out_each_message_exactly_once():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_collectors_with_a_small_limit_still_hand_out_each_message_once(chat_settings):
     chat_settings(MAX_COLLECT=7)
-    ids = {messages.insert_message(username="ann", text=f"m{n}", timeout=60).id for n in range(100)}
+    ids = {insert(username="ann", text=f"m{n}", timeout=60).id for n in range(100)}
 
     handed_out = _collect_concurrently("ann", collectors=6)
 
@@ -130,3 +143,13 @@ def test_concurrent_collectors_with_a_small_limit_still_hand_out_each_message_on
     # Whatever the collectors did not reach in their three rounds is still live.
     left = {m.id for m in messages.collect_messages(username="ann", limit=1000)}
     assert left | set(handed_out) == ids
+
+
+def test_an_insert_under_a_taken_id_stores_nothing_and_says_so():
+    first = insert(username="ann", text="first", timeout=60)
+
+    again = messages.insert_message(message_id=first.id, username="bob", text="second", sealed_text=None, timeout=60)
+
+    assert again is None
+    assert Message.objects.get(pk=first.id).text == "first"
+    assert Message.objects.count() == 1

@@ -137,6 +137,7 @@ class ServiceProcess:
             "LOG_FILE": str(self.log_file),
             "DATA_DIR": str(tmp_path / "data"),
             "CHAT_THROTTLE_RATE": TEST_THROTTLE_RATE,
+            "CHAT_READ_THROTTLE_RATE": TEST_THROTTLE_RATE,
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None

@@ -1,0 +1,120 @@
+"""GET /chat/<id> and GET /chats/<username> are limited per client address at their own rate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.support.processes import HungRedis, RedisServer
+
+CLIENT = "203.0.113.20"
+
+
+@pytest.fixture(params=["database", "redis"])
+def counter_store(request: pytest.FixtureRequest, chat_settings: Callable[..., None]) -> str:
+    """Runs the test once with the database counter and once with a private Redis."""
+    if request.param == "redis":
+        request.getfixturevalue("private_redis")
+    else:
+        chat_settings(REDIS_URL=None)
+    return request.param
+
+
+def read(api: APIClient, path: str, client: str = CLIENT, **headers: str):
+    return api.get(path, REMOTE_ADDR=client, **headers)
+
+
+def send(api: APIClient, client: str = CLIENT):
+    return api.post("/chat", {"username": "ann", "text": "hi"}, format="json", REMOTE_ADDR=client)
+
+
+@pytest.mark.django_db
+def test_reads_over_the_rate_are_429_with_retry_after(
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="3/min")
+    message_id = send(api).json()["id"]
+
+    codes = [read(api, f"/chat/{message_id}").status_code, read(api, "/chats/bob").status_code]
+    codes.append(read(api, "/chat/123").status_code)
+    refused = read(api, f"/chat/{message_id}")
+
+    assert codes == [200, 200, 404]
+    assert refused.status_code == 429
+    assert refused["Content-Type"] == "application/json"
+    assert "throttled" in refused.json()["detail"].lower()
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert read(api, "/chats/ann").status_code == 429
+    # The refused collect took nothing: another client still finds the message.
+    assert [message["id"] for message in read(api, "/chats/ann", client="203.0.113.21").json()] == [message_id]
+
+
+@pytest.mark.django_db
+def test_reads_and_sends_have_separate_budgets(
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="2/hour", THROTTLE_RATE="2/hour")
+    assert [read(api, "/chats/bob").status_code for _ in range(3)] == [200, 200, 429]
+    assert [send(api).status_code for _ in range(3)] == [201, 201, 429]
+    assert read(api, "/chats/bob", client="203.0.113.21").status_code == 200
+
+
+@pytest.mark.django_db
+def test_head_options_and_prefetches_do_not_spend_the_budget(
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="2/hour")
+    for _ in range(3):
+        assert api.head("/chats/bob", REMOTE_ADDR=CLIENT).status_code == 405
+        assert api.options("/chat/1", REMOTE_ADDR=CLIENT).status_code == 200
+        assert read(api, "/chats/bob", HTTP_SEC_PURPOSE="prefetch").status_code == 403
+
+    assert [read(api, "/chats/bob").status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="1/hour", TRUSTED_PROXIES=["10.0.0.0/8"])
+    assert read(api, "/chats/bob", client="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
+    assert read(api, "/chats/bob", client="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
+    forged = read(api, "/chats/bob", client="10.0.0.3", HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1")
+    assert forged.status_code == 429
+
+
+@pytest.mark.django_db
+def test_a_client_cannot_dodge_the_read_limit_with_its_own_forwarded_header(
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="2/hour", TRUSTED_PROXIES=[])
+    codes = [read(api, "/chats/bob", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(3)]
+    assert codes == [200, 200, 429]
+
+
+@pytest.mark.django_db
+def test_reads_fail_open_while_redis_is_down(
+    private_redis: RedisServer, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="1/hour")
+    assert [read(api, "/chats/bob").status_code for _ in range(2)] == [200, 429]
+
+    private_redis.stop()
+    assert [read(api, "/chats/bob").status_code for _ in range(3)] == [200, 200, 200]
+
+    private_redis.start()
+    time.sleep(1.1)
+    assert [read(api, "/chats/bob").status_code for _ in range(2)] == [200, 429]
+
+
+@pytest.mark.django_db
+def test_a_hung_redis_lets_reads_through_quickly(
+    hung_redis: HungRedis, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="1/hour")
+    started = time.monotonic()
+    assert [read(api, "/chats/bob").status_code for _ in range(5)] == [200] * 5
+    assert time.monotonic() - started < 2.0
