@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from restapi import services
 from restapi.models import Message
-from restapi.storage import messages
 from tests.hardening.http import call
 from tests.support.processes import PROJECT_DIR, ServiceProcess, running_service
 
@@ -98,7 +98,7 @@ def _metric(service: ServiceProcess, name: str) -> float:
 
 @pytest.mark.parametrize("hang_up", ["close", "half-close"])
 def test_a_client_gone_before_its_collect_runs_collects_nothing(service: ServiceProcess, hang_up: str) -> None:
-    sent = [messages.insert_message(username="ann", text=f"m{n}", timeout=3600).id for n in range(3)]
+    sent = [services.create_message(username="ann", text=f"m{n}", timeout=3600).id for n in range(3)]
     abandoned_before = _metric(service, "chat_collects_abandoned_total")
     blocker, blocker_body = _occupy_the_only_thread(service)
 
@@ -126,7 +126,7 @@ def test_a_client_gone_before_its_collect_runs_collects_nothing(service: Service
 
 
 def test_a_client_still_connected_gets_its_collect(service: ServiceProcess) -> None:
-    sent = messages.insert_message(username="bob", text="hi", timeout=3600).id
+    sent = services.create_message(username="bob", text="hi", timeout=3600).id
     blocker, blocker_body = _occupy_the_only_thread(service)
     patient = socket.create_connection(("127.0.0.1", service.port), timeout=20)
     patient.sendall(b"GET /chats/bob HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")

@@ -170,3 +170,22 @@ def test_a_sealed_text_copied_to_another_row_does_not_open_there(api: APIClient,
 
     assert answer.status_code == 500
     assert "for ann" not in answer.content.decode()
+
+
+def test_a_lease_hands_out_sealed_texts_opened_oldest_first(api: APIClient, keys) -> None:
+    first, second = send(api, "first"), send(api, "second")
+
+    leased = api.post("/chats/ann/leases", {"seconds": 30}, format="json")
+
+    assert leased.status_code == 201
+    assert leased.json()["messages"] == [{"id": first, "text": "first"}, {"id": second, "text": "second"}]
+
+
+def test_a_lease_over_a_text_whose_key_is_gone_takes_nothing(api: APIClient, keys) -> None:
+    message_id = send(api)
+    keys(("k2", K2))
+
+    assert api.post("/chats/ann/leases", {"seconds": 30}, format="json").status_code == 500
+
+    keys(("k2", K2), ("k1", K1))
+    assert api.get("/chats/ann").json() == [{"id": message_id, "text": SECRET}]

@@ -118,3 +118,12 @@ def test_a_hung_redis_lets_reads_through_quickly(
     started = time.monotonic()
     assert [read(api, "/chats/bob").status_code for _ in range(5)] == [200] * 5
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.django_db
+def test_a_lease_spends_the_read_budget(counter_store: str, api: APIClient, chat_settings: Callable[..., None]) -> None:
+    chat_settings(READ_THROTTLE_RATE="2/hour")
+    lease = {"seconds": 30}
+    codes = [api.post("/chats/bob/leases", lease, format="json", REMOTE_ADDR=CLIENT).status_code for _ in range(2)]
+    assert codes == [200, 200]
+    assert read(api, "/chats/bob").status_code == 429
