@@ -97,3 +97,25 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return self.deployment_id
+
+
+class Inbox(models.Model):
+    """
+    A claimed inbox: a username whose messages only the holder of its token may
+    read. An unclaimed username has no row and stays open to anyone, as every
+    username was before claims existed.
+
+    Only the SHA-256 digest of the token is kept (``restapi.tokens``): the token
+    itself is shown once, when it is made, and cannot be recovered from here.
+    """
+
+    username = models.CharField(max_length=150, primary_key=True)
+    # Hex SHA-256 of the current token; replaced as a whole when the token rotates.
+    token_hash = models.CharField(max_length=64)
+    claimed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "restapi_inbox"
+
+    def __str__(self) -> str:
+        return f"inbox {self.username} (claimed)"

@@ -17,17 +17,25 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 
+from restapi.authentication import CHALLENGE, PresentsBearerToken
 from restapi.characters import is_invisible
 from restapi.serializers import (
     MAX_LEASE_SECONDS,
     TIMEOUT_MAX_DIGITS,
     USERNAME_MAX_LENGTH,
+    ClaimedInboxSerializer,
+    ClaimSerializer,
     CollectedMessageSerializer,
     LeaseRequestSerializer,
     MessageCreateSerializer,
@@ -203,14 +211,42 @@ class LeaseRequestSerializerExtension(OpenApiSerializerExtension):
         return {**schema, "additionalProperties": False}
 
 
-class MessageCreateSerializerExtension(OpenApiSerializerExtension):
-    """The body of ``POST /chat`` refuses fields it does not know."""
+class StrictBodyExtension(OpenApiSerializerExtension):
+    """The bodies of ``POST /chat`` and ``POST /inboxes`` refuse fields they do not know."""
 
     target_class = "restapi.serializers.MessageCreateSerializer"
 
     def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         schema = auto_schema._map_basic_serializer(self.target, direction)
         return {**schema, "additionalProperties": False}
+
+
+class ClaimSerializerExtension(StrictBodyExtension):
+    target_class = "restapi.serializers.ClaimSerializer"
+
+
+class BearerTokenAuthenticationExtension(OpenApiAuthenticationExtension):
+    """The token of a claimed inbox, in ``Authorization: Bearer <token>``."""
+
+    target_class = "restapi.authentication.BearerTokenAuthentication"
+    name = "inboxToken"
+
+    def get_security_requirement(self, auto_schema: AutoSchema) -> list[dict[str, list]]:
+        # Reads take a token only for claimed inboxes; managing a claim always needs one.
+        permissions = auto_schema.view.permission_classes
+        if PresentsBearerToken in permissions or AllowAny in permissions:  # AllowAny adds the {} itself
+            return [{self.name: []}]
+        return [{self.name: []}, {}]
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "The token that POST /inboxes returned when the inbox was claimed (or the latest "
+                "POST /inboxes/{username}/token). Only the inbox's current token is accepted."
+            ),
+        }
 
 
 # Error bodies. DRF's exception handler and restapi.middleware produce them;
@@ -307,6 +343,33 @@ SPECULATIVE = _detail(
     "The request announced a prefetch or preview (`Sec-Purpose: prefetch`, `Purpose: prefetch`, "
     "`X-Moz: prefetch` or `X-Purpose: preview`): nothing is read or changed. HEAD is refused with 405."
 )
+UNAUTHORIZED = OpenApiResponse(
+    DetailSerializer,
+    description=(
+        "The inbox is claimed and the request carries no token, or not its current one "
+        "(a rotated token, another inbox's token, or one from before a release)."
+    ),
+)
+
+
+def _bearer_challenge(status_code: int, why: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "WWW-Authenticate",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[status_code],
+        enum=[CHALLENGE],
+        description=why,
+    )
+
+
+WWW_AUTHENTICATE_401 = _bearer_challenge(
+    401, "The Bearer challenge: send the inbox's token as `Authorization: Bearer <token>`."
+)
+WWW_AUTHENTICATE_404 = _bearer_challenge(
+    404, "A token may change the answer: messages of claimed inboxes are shown only with theirs."
+)
+
 
 API_ROOT = {
     "summary": "Describe the service and link to its endpoints",
@@ -365,9 +428,11 @@ READ = {
     "summary": "Read one message by id",
     "description": (
         "Expired and live messages alike, until the retention period purges expired ones. "
-        "Reading does not expire a message."
+        "Reading does not expire a message. A message of a claimed inbox is shown only with that "
+        "inbox's current token; a message of an open inbox needs none."
     ),
     "parameters": [
+        WWW_AUTHENTICATE_404,
         OpenApiParameter(
             "message_id",
             {"type": "integer", "minimum": 0},
@@ -380,7 +445,11 @@ READ = {
     "responses": {
         200: OpenApiResponse(MessageSerializer, description="The message, with its expiration date in UTC."),
         403: SPECULATIVE,
-        404: _detail("No message has this id, or it was purged."),
+        404: _detail(
+            "No message has this id, it was purged, or it belongs to a claimed inbox and the request "
+            "does not carry that inbox's current token: the answer is the same, so that nobody else "
+            "learns whether the id exists."
+        ),
         406: NOT_ACCEPTABLE,
         429: READ_THROTTLED,
         503: UNAVAILABLE,
@@ -392,9 +461,11 @@ COLLECT = {
     "description": (
         "Every live message for the username, oldest first. **Collecting expires what it returns**: "
         "each message is handed out once, and its expiration date becomes the time of this read. "
-        "An unknown username is an empty inbox. Messages held by a lease are not collected."
+        "An unknown username is an empty inbox. Messages held by a lease are not collected. "
+        "A claimed inbox is collected only with its current token."
     ),
     "parameters": [
+        WWW_AUTHENTICATE_401,
         OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
         OpenApiParameter(
             "wait",
@@ -431,10 +502,104 @@ COLLECT = {
             description="The collected messages, now expired; [] when there are none.",
         ),
         400: OpenApiResponse(FieldErrorsSerializer, description="The username or wait is invalid."),
+        401: UNAUTHORIZED,
         403: SPECULATIVE,
         404: _detail("The path has no username, or the username contains /."),
         406: NOT_ACCEPTABLE,
         429: READ_THROTTLED,
+        503: UNAVAILABLE,
+    },
+}
+
+_SHOWN_ONCE = (
+    "The token is shown in this answer only (it is stored as a hash and cannot be shown again): "
+    "keep it where you keep passwords. `Cache-Control: no-store`."
+)
+NO_STORE = OpenApiParameter(
+    "Cache-Control",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    enum=["no-store"],
+    description="Always no-store: the token must not be kept by any cache.",
+)
+CLAIMS_RETRY_AFTER = _retry_after(429, why="the client is over its rate, which claims share with sends")
+MANAGED_INBOX = OpenApiParameter("username", username_schema(), OpenApiParameter.PATH)
+NOT_CLAIMED = OpenApiResponse(
+    DetailSerializer, description="The inbox is not claimed (or the path has no username, or it contains /)."
+)
+TOO_MANY = OpenApiResponse(
+    DetailSerializer, description="Too many requests from this client; see `Retry-After`. Shared with POST /chat."
+)
+
+CLAIM = {
+    "summary": "Claim an inbox",
+    "description": (
+        "From now on only the holder of the returned token can collect the inbox or read its messages by id, "
+        "those sent before the claim included. Anyone can still send to it. " + _SHOWN_ONCE
+    ),
+    "request": ClaimSerializer,
+    "auth": [],
+    "parameters": [
+        NO_STORE,
+        OpenApiParameter(
+            "Location",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            response=[201],
+            description="The claimed inbox, /inboxes/{username}: DELETE releases it.",
+        ),
+        CLAIMS_RETRY_AFTER,
+        DATABASE_RETRY_AFTER,
+    ],
+    "responses": {
+        201: OpenApiResponse(ClaimedInboxSerializer, description="Claimed. " + _SHOWN_ONCE),
+        400: OpenApiResponse(
+            BAD_REQUEST, description="The username is invalid, or a field is unknown, or the body is not a JSON object."
+        ),
+        406: NOT_ACCEPTABLE,
+        409: OpenApiResponse(DetailSerializer, description="The inbox is claimed already."),
+        413: OpenApiResponse(DetailSerializer, description="The body is larger than the limit (64 KiB by default)."),
+        415: OpenApiResponse(DetailSerializer, description="The body is not sent as application/json."),
+        429: TOO_MANY,
+        503: UNAVAILABLE,
+    },
+}
+
+ROTATE = {
+    "summary": "Replace a claimed inbox's token",
+    "description": (
+        "Takes the current token and returns a new one; the old token stops working at once, on every server. "
+        + _SHOWN_ONCE
+    ),
+    "request": None,
+    "parameters": [MANAGED_INBOX, NO_STORE, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
+    "responses": {
+        200: OpenApiResponse(ClaimedInboxSerializer, description="The new token. " + _SHOWN_ONCE),
+        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+        401: UNAUTHORIZED,
+        404: NOT_CLAIMED,
+        406: NOT_ACCEPTABLE,
+        429: TOO_MANY,
+        503: UNAVAILABLE,
+    },
+}
+
+RELEASE = {
+    "summary": "Release a claimed inbox",
+    "description": (
+        "Takes the current token. The inbox's messages, live and expired, are erased in the same "
+        "transaction that opens the name again, so none of them is ever shown to anyone else; "
+        "anyone may claim the name afterwards."
+    ),
+    "parameters": [MANAGED_INBOX, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
+    "responses": {
+        204: OpenApiResponse(description="Released: the messages are erased and the name is open."),
+        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+        401: UNAUTHORIZED,
+        404: NOT_CLAIMED,
+        406: NOT_ACCEPTABLE,
+        429: TOO_MANY,
         503: UNAVAILABLE,
     },
 }
@@ -460,6 +625,7 @@ LEASE = {
     ),
     "request": LeaseRequestSerializer,
     "parameters": [
+        WWW_AUTHENTICATE_401,
         OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
         OpenApiParameter(
             "Location",
@@ -473,6 +639,7 @@ LEASE = {
     "responses": {
         201: OpenApiResponse(LeaseSerializer, description="At least one message is leased."),
         200: OpenApiResponse(LeaseSerializer, description='Nothing to lease: {"lease": null, "messages": []}.'),
+        401: UNAUTHORIZED,
         400: OpenApiResponse(
             BAD_REQUEST, description="A field is invalid or unknown, or the body is not a JSON object."
         ),
@@ -488,12 +655,14 @@ ACKNOWLEDGE = {
     "summary": "Acknowledge a lease",
     "description": "Collects the lease's messages exactly as a collect does: each one expires now.",
     "parameters": [
+        WWW_AUTHENTICATE_401,
         OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
         OpenApiParameter("lease", OpenApiTypes.STR, OpenApiParameter.PATH, description="The id the lease answered."),
         DATABASE_RETRY_AFTER,
     ],
     "responses": {
         204: OpenApiResponse(description="Acknowledged: the messages are collected."),
+        401: UNAUTHORIZED,
         400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
         404: OpenApiResponse(DetailSerializer, description="No such lease was given out for this inbox."),
         406: NOT_ACCEPTABLE,

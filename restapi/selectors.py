@@ -1,21 +1,83 @@
-"""Reads: looking a message up by id, from the hot store when it has it."""
+"""Reads: looking a message up by id, from the hot store when it has it, and who may read an inbox."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 from restapi import sealing
 from restapi.metrics import HOT_STORE_LOOKUPS, count_hot_store_call
-from restapi.storage import StoredMessage, messages
+from restapi.storage import StoredMessage, inboxes, messages
 from restapi.storage.hot import hot_store
+from restapi.tokens import token_matches
 
 
-def get_message(message_id: int) -> StoredMessage | None:
-    """The message with ``message_id``, expired or not, its text opened; None if there is none."""
-    found = _stored_message(message_id)
+class InboxAccess(enum.Enum):
+    """What a request may do with an inbox, given the token it presents."""
+
+    # Not claimed: anyone may collect it and read its messages; a token is not looked at.
+    OPEN = enum.auto()
+    # Claimed, and the token presented is its current one.
+    GRANTED = enum.auto()
+    # Claimed, and no token was presented.
+    NO_TOKEN = enum.auto()
+    # Claimed, and the token presented is not its current one.
+    WRONG_TOKEN = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class InboxAuthorization:
+    username: str
+    access: InboxAccess
+    # The digest of the claim's token when access is GRANTED: what a rotation or
+    # release expects to find still in place when it writes.
+    token_hash: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the request may read the inbox's messages."""
+        return self.access in (InboxAccess.OPEN, InboxAccess.GRANTED)
+
+
+def authorize_inbox(username: str, token: str | None) -> InboxAuthorization:
+    """
+    Who may read ``username``'s messages: the one check every endpoint that
+    reads or manages an inbox makes.
+
+    The claim is read from the database on every call, never from a cache, so a
+    rotated or released token stops working at once on every host.
+    """
+    return _authorization(username, inboxes.current_token_hash(username), token)
+
+
+def _authorization(username: str, stored_hash: str | None, token: str | None) -> InboxAuthorization:
+    """The decision for a claim whose digest is ``stored_hash`` (None: open), compared in constant time."""
+    if stored_hash is None:
+        return InboxAuthorization(username, InboxAccess.OPEN)
+    if token is None:
+        return InboxAuthorization(username, InboxAccess.NO_TOKEN)
+    if not token_matches(token, stored_hash):
+        return InboxAuthorization(username, InboxAccess.WRONG_TOKEN)
+    return InboxAuthorization(username, InboxAccess.GRANTED, stored_hash)
+
+
+def get_message(message_id: int, token: str | None) -> StoredMessage | None:
+    """
+    The message with ``message_id``, expired or not, if this token may read it:
+    any message of an open inbox, a claimed inbox's only with its current token.
+    None otherwise, exactly as for an id that does not exist, so that nobody
+    else learns that it does.
+
+    The hot store holds messages of open inboxes only (storage.hot), so a hit
+    is answered as it is; on a miss the row comes from the database with its
+    inbox's claim, in one statement.
+    """
+    found = _stored_message(message_id, token)
     return None if found is None else sealing.readable(found, sealing.keyring())
 
 
-def _stored_message(message_id: int) -> StoredMessage | None:
-    """The message as stored, from the hot store when it has it."""
+def _stored_message(message_id: int, token: str | None) -> StoredMessage | None:
+    """The message as stored, from the hot store when it has it, if this token may read it."""
     store = hot_store()
     cached = store.get(message_id)
     count_hot_store_call("get", cached.outcome)
@@ -24,10 +86,11 @@ def _stored_message(message_id: int) -> StoredMessage | None:
     if cached.value is not None:
         return cached.value
     found = messages.fetch_message(message_id)
-    if found is None:
+    if found is None or not _authorization(found.message.username, found.claim_hash, token).allowed:
         return None
-    # Only a message that is no longer live may be cached: a live one can still be collected.
-    if not found.live:
+    # Only a message that is no longer live may be cached (a live one can still be
+    # collected), and only one of an open inbox (a hit asks nobody for a token).
+    if not found.live and found.claim_hash is None:
         count_hot_store_call("set", store.remember_settled(found.message).outcome)
     return found.message
 

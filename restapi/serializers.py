@@ -162,6 +162,19 @@ class MessageCreateSerializer(StrictSerializer):
     timeout = TimeoutField(required=False, default=_default_timeout)
 
 
+class ClaimSerializer(StrictSerializer):
+    """The body of ``POST /inboxes``: the username to claim, by the same rule as a recipient's."""
+
+    username = UsernameField()
+
+
+class ClaimedInboxSerializer(serializers.Serializer):
+    """A claim's token, shown only in the answer that makes it."""
+
+    username = serializers.CharField()
+    token = serializers.CharField()
+
+
 class WaitField(BoundedSecondsField):
     """How long a collect or a lease waits for mail when the inbox is empty: 0 up to CHAT_MAX_WAIT."""
 

@@ -1,9 +1,12 @@
 """
-Writes: creating a message, collecting an inbox, leasing and acknowledging.
+Writes: creating a message, collecting an inbox, leasing and acknowledging, and
+claiming, rotating and releasing an inbox.
 
-Both go to the database alone and are committed when they return. The hot
-store holds only settled messages, which no write changes, so neither needs
-to touch Redis: a 201 or a collected message never depends on it.
+Each is committed when it returns. Sends, collects, rotations and releases go
+to the database alone: the hot store holds only settled messages of open
+inboxes, which none of them changes, so a 201 or a collected message never
+depends on Redis. A claim is the one write that must also reach Redis (see
+``claim_inbox``).
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ from restapi.metrics import (
     MESSAGES_CREATED,
     MESSAGES_LEASED,
     WAKE_UPS_NOT_PUBLISHED,
+    count_hot_store_call,
 )
-from restapi.storage import StoredMessage, leases, messages, wakeups
+from restapi.selectors import InboxAuthorization
+from restapi.storage import StoredMessage, inboxes, leases, messages, wakeups
+from restapi.storage.hot import hot_store
+from restapi.tokens import new_token, token_hash
 
 logger = logging.getLogger(__name__)
 
@@ -169,3 +176,61 @@ def _opening_may_undo(ring: sealing.Keyring | None) -> contextlib.AbstractContex
     turning keys off while sealed rows remain is not supported (docs/OPERATIONS.md).
     """
     return transaction.atomic() if ring is not None else contextlib.nullcontext()
+
+
+class InboxAlreadyClaimed(Exception):
+    """The username is claimed already; only releasing it opens it again."""
+
+
+class ClaimChanged(Exception):
+    """The token was rotated or the inbox released between the check and the write."""
+
+
+class CacheUnreachable(Exception):
+    """The hot store could not be told about a claim, so the claim was not made."""
+
+
+def claim_inbox(*, username: str) -> str:
+    """
+    Claim ``username``: from now on only the returned token reads its messages,
+    those sent before the claim included. The token is not kept anywhere; this
+    is the only time it exists outside the caller.
+
+    The hot store answers reads without asking who reads, so it must not hold
+    any of the inbox's messages once the claim is visible: caching of the inbox
+    is held off first, then its entries are removed inside the claim's
+    transaction. If Redis cannot be reached for either step, nothing is claimed
+    (the caller answers 503): a claim is rare, and one that left readable copies
+    behind would not be a claim.
+    """
+    token = new_token()
+    store = hot_store()
+    held_off = store.hold_off(username)
+    count_hot_store_call("hold_off", held_off.outcome)
+    if not held_off.done:
+        raise CacheUnreachable(username)
+    with transaction.atomic():
+        if not inboxes.insert_claim(username=username, token_hash=token_hash(token)):
+            raise InboxAlreadyClaimed(username)
+        forgotten = store.forget(messages.inbox_message_ids(username))
+        count_hot_store_call("forget", forgotten.outcome)
+        if not forgotten.done:
+            raise CacheUnreachable(username)
+    return token
+
+
+def rotate_inbox_token(*, authorization: InboxAuthorization) -> str:
+    """A new token for a claim the caller holds; the old one stops working as this commits."""
+    token = new_token()
+    replaced = inboxes.replace_token_hash(
+        username=authorization.username, old_hash=authorization.token_hash, new_hash=token_hash(token)
+    )
+    if not replaced:
+        raise ClaimChanged(authorization.username)
+    return token
+
+
+def release_inbox(*, authorization: InboxAuthorization) -> None:
+    """Open a claimed inbox again, erasing its messages in the same transaction (see storage.inboxes)."""
+    if not inboxes.delete_claim(username=authorization.username, token_hash=authorization.token_hash):
+        raise ClaimChanged(authorization.username)

@@ -10,4 +10,7 @@ urlpatterns = [
     re_path(r"^chats/(?P<username>[^/]+)/?$", views.InboxView.as_view(), name="chats"),
     re_path(r"^chats/(?P<username>[^/]+)/leases/?$", views.LeaseCollectionView.as_view(), name="chat-leases"),
     re_path(r"^chats/(?P<username>[^/]+)/leases/(?P<lease>[^/]+)/?$", views.LeaseView.as_view(), name="chat-lease"),
+    re_path(r"^inboxes/?$", views.InboxClaimView.as_view(), name="inbox-claim"),
+    re_path(r"^inboxes/(?P<username>[^/]+)/token/?$", views.InboxTokenView.as_view(), name="inbox-token"),
+    re_path(r"^inboxes/(?P<username>[^/]+)/?$", views.InboxDetailView.as_view(), name="inbox-detail"),
 ]

@@ -10,18 +10,23 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ParseError
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, ParseError
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi import schema, selectors, services
+from restapi.authentication import CHALLENGE, BearerTokenAuthentication, PresentsBearerToken, require_inbox_access
 from restapi.client_connection import client_has_gone
+from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from restapi.middleware import server_error_response
 from restapi.permissions import NotSpeculative
 from restapi.renderers import WebPageRenderer
+from restapi.selectors import InboxAccess
 from restapi.serializers import (
+    ClaimedInboxSerializer,
+    ClaimSerializer,
     CollectedMessageSerializer,
     InboxSerializer,
     LeaseRequestSerializer,
@@ -57,6 +62,19 @@ class ApiRootView(APIView):
         )
 
 
+def _json_object(request: Request, *, example: str) -> dict:
+    if not isinstance(request.data, dict):
+        raise ParseError(f"The request body must be a JSON object, such as {example}.")
+    return request.data
+
+
+def _username(raw: str) -> str:
+    """A username from the path, by the same rule as in a body."""
+    serializer = InboxSerializer(data={"username": raw})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["username"]
+
+
 class MessageCreateView(APIView):
     """Send a message: `{"username": ..., "text": ..., "timeout": seconds}`."""
 
@@ -64,9 +82,7 @@ class MessageCreateView(APIView):
 
     @extend_schema(**schema.SEND)
     def post(self, request: Request) -> Response:
-        if not isinstance(request.data, dict):
-            raise ParseError('The request body must be a JSON object, such as {"username": "ann", "text": "hi"}.')
-        serializer = MessageCreateSerializer(data=request.data)
+        serializer = MessageCreateSerializer(data=_json_object(request, example='{"username": "ann", "text": "hi"}'))
         serializer.is_valid(raise_exception=True)
         message = services.create_message(**serializer.validated_data)
         location = reverse("chat-detail", kwargs={"message_id": message.id})
@@ -95,7 +111,9 @@ class NoStoreAPIView(APIView):
 
 
 class MessageDetailView(NoStoreAPIView):
-    """One message by id, expired or not."""
+    """One message by id, expired or not; a claimed inbox's only with its token."""
+
+    authentication_classes = [BearerTokenAuthentication]
 
     http_method_names = READ_METHODS
     permission_classes = [NotSpeculative]
@@ -103,9 +121,16 @@ class MessageDetailView(NoStoreAPIView):
 
     @extend_schema(**schema.READ)
     def get(self, request: Request, message_id: str) -> Response:
-        message = selectors.get_message(int(message_id))
+        message = selectors.get_message(int(message_id), request.auth)
         if message is None:
-            raise NotFound(f"No message with id {message_id}.")
+            # The same answer whether the id does not exist or its inbox is claimed
+            # and the token is missing or wrong, so that nobody learns which; the
+            # challenge says that a token could change the answer (RFC 9110, 11.6.1).
+            return Response(
+                {"detail": f"No message with id {message_id}."},
+                status=status.HTTP_404_NOT_FOUND,
+                headers={"WWW-Authenticate": CHALLENGE},
+            )
         return Response(MessageSerializer(message).data)
 
 
@@ -113,14 +138,6 @@ class LeaseEnded(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "This lease has ended (or was acknowledged): it holds no messages any more."
     default_code = "lease_ended"
-
-
-def authorize_inbox(request: Request, username: str) -> None:
-    """
-    The one check that a request may collect, lease or acknowledge in
-    ``username``'s inbox. Every inbox is open today; a claimed inbox's token is
-    checked here.
-    """
 
 
 def _inbox_parameters(request: Request, username: str) -> dict:
@@ -138,6 +155,8 @@ class InboxView(NoStoreAPIView):
     With ``?wait=<seconds>`` an empty inbox is waited on first (restapi.longpoll).
     """
 
+    authentication_classes = [BearerTokenAuthentication]
+
     http_method_names = READ_METHODS
     permission_classes = [NotSpeculative]
     throttle_classes = [ReadRateThrottle]
@@ -145,7 +164,7 @@ class InboxView(NoStoreAPIView):
     @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
-        authorize_inbox(request, username)
+        require_inbox_access(request, username)
         try:
             collection = services.collect_inbox(
                 username=username, recipient_gone=functools.partial(client_has_gone, request)
@@ -168,6 +187,8 @@ class LeaseCollectionView(NoStoreAPIView):
     # A lease shows an inbox's texts as a collect does, so it spends the same read budget.
     throttle_classes = [ReadRateThrottle]
 
+    authentication_classes = [BearerTokenAuthentication]
+
     @extend_schema(**schema.LEASE)
     def post(self, request: Request, username: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
@@ -176,7 +197,7 @@ class LeaseCollectionView(NoStoreAPIView):
             raise ParseError('The request body must be a JSON object, such as {"seconds": 30}.')
         serializer = LeaseRequestSerializer(data=body)
         serializer.is_valid(raise_exception=True)
-        authorize_inbox(request, username)
+        require_inbox_access(request, username)
         lease = services.lease_inbox(username=username, seconds=serializer.validated_data["seconds"])
         answer = {
             "lease": lease.token,
@@ -192,16 +213,91 @@ class LeaseCollectionView(NoStoreAPIView):
 class LeaseView(NoStoreAPIView):
     """Acknowledge a lease: its messages are collected, exactly as a collect would."""
 
+    authentication_classes = [BearerTokenAuthentication]
+
     @extend_schema(**schema.ACKNOWLEDGE)
     def delete(self, request: Request, username: str, lease: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
-        authorize_inbox(request, username)
+        require_inbox_access(request, username)
         try:
             services.acknowledge_lease(username=username, token=lease)
         except services.LeaseNotFound:
             raise NotFound(f"No lease {lease} was given out for this inbox.") from None
         except services.LeaseEnded:
             raise LeaseEnded from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _token_response(username: str, token: str, *, status_code: int, headers: dict | None = None) -> Response:
+    return Response(ClaimedInboxSerializer({"username": username, "token": token}).data, status_code, headers=headers)
+
+
+class InboxClaimView(NoStoreAPIView):
+    """
+    Claim a username: only the holder of the token returned may read its messages from now on.
+
+    These views answer with no-store (NoStoreAPIView) because a token is shown once: no cache may keep a copy.
+    """
+
+    throttle_classes = [ClientAddressRateThrottle]
+
+    @extend_schema(**schema.CLAIM)
+    def post(self, request: Request) -> Response:
+        serializer = ClaimSerializer(data=_json_object(request, example='{"username": "ann"}'))
+        serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data["username"]
+        try:
+            token = services.claim_inbox(username=username)
+        except services.CacheUnreachable:
+            return Response(
+                {"detail": "The claim could not be made safely just now (the cache is unreachable); try again."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+        except services.InboxAlreadyClaimed:
+            return Response({"detail": f"The inbox {username} is claimed already."}, status=status.HTTP_409_CONFLICT)
+        location = reverse("inbox-detail", kwargs={"username": username})
+        return _token_response(username, token, status_code=status.HTTP_201_CREATED, headers={"Location": location})
+
+
+def _require_claim_holder(request: Request, username: str) -> selectors.InboxAuthorization:
+    authorization = require_inbox_access(request, _username(username))
+    if authorization.access is InboxAccess.OPEN:
+        raise NotFound(f"The inbox {authorization.username} is not claimed.")
+    return authorization
+
+
+class InboxTokenView(NoStoreAPIView):
+    """Replace a claimed inbox's token; the old one stops working at once."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [PresentsBearerToken]
+    throttle_classes = [ClientAddressRateThrottle]
+
+    @extend_schema(**schema.ROTATE)
+    def post(self, request: Request, username: str) -> Response:
+        authorization = _require_claim_holder(request, username)
+        try:
+            token = services.rotate_inbox_token(authorization=authorization)
+        except services.ClaimChanged:
+            raise AuthenticationFailed("The token was replaced or the inbox released meanwhile.") from None
+        return _token_response(authorization.username, token, status_code=status.HTTP_200_OK)
+
+
+class InboxDetailView(NoStoreAPIView):
+    """Release a claimed inbox: its messages are erased and the name is open again."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [PresentsBearerToken]
+    throttle_classes = [ClientAddressRateThrottle]
+
+    @extend_schema(**schema.RELEASE)
+    def delete(self, request: Request, username: str) -> Response:
+        authorization = _require_claim_holder(request, username)
+        try:
+            services.release_inbox(authorization=authorization)
+        except services.ClaimChanged:
+            raise AuthenticationFailed("The token was replaced or the inbox released meanwhile.") from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,7 +311,8 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
     return JsonResponse(
         {
             "detail": "Not found. The endpoints are POST /chat, GET /chat/<id>, GET /chats/<username>, "
-            "POST /chats/<username>/leases and DELETE /chats/<username>/leases/<lease>."
+            "POST /chats/<username>/leases, DELETE /chats/<username>/leases/<lease>, "
+            "POST /inboxes, POST /inboxes/<username>/token and DELETE /inboxes/<username>."
         },
         status=404,
     )

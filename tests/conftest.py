@@ -77,6 +77,18 @@ def send(api: APIClient, db: None) -> Callable[..., Response]:
 
 
 @pytest.fixture
+def claim(api: APIClient, db: None) -> Callable[[str], str]:
+    """POST /inboxes for a username; returns the token."""
+
+    def claim(username: str) -> str:
+        response = api.post("/inboxes", {"username": username}, format="json")
+        assert response.status_code == 201, response.content
+        return response.json()["token"]
+
+    return claim
+
+
+@pytest.fixture
 def chat_settings(settings: Any) -> Callable[..., None]:
     """Change entries of settings.CHAT for one test."""
 

@@ -38,6 +38,9 @@ OPERATIONS = {
     ("GET", "/chats/{username}"),
     ("POST", "/chats/{username}/leases"),
     ("DELETE", "/chats/{username}/leases/{lease}"),
+    ("POST", "/inboxes"),
+    ("POST", "/inboxes/{username}/token"),
+    ("DELETE", "/inboxes/{username}"),
 }
 
 
@@ -56,6 +59,28 @@ def test_the_schema_describes_every_endpoint_and_nothing_else(service: ServicePr
         schema = json.load(response)
     operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
     assert operations == OPERATIONS
+
+
+def test_the_schema_declares_the_bearer_scheme_on_the_operations_that_take_a_token(service: ServiceProcess) -> None:
+    with urllib.request.urlopen(f"{service.url}/api/schema/?format=json") as response:
+        schema = json.load(response)
+    assert schema["components"]["securitySchemes"]["inboxToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["inboxToken"]["description"],
+    }
+    security = {
+        (method.upper(), path): operation.get("security")
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+    }
+    # Optional where open inboxes need none, required where only a claim's holder may act.
+    assert security[("GET", "/chats/{username}")] == [{"inboxToken": []}, {}]
+    assert security[("GET", "/chat/{message_id}")] == [{"inboxToken": []}, {}]
+    assert security[("POST", "/inboxes/{username}/token")] == [{"inboxToken": []}]
+    assert security[("DELETE", "/inboxes/{username}")] == [{"inboxToken": []}]
+    assert {"inboxToken": []} not in (security[("POST", "/inboxes")] or [])
+    assert {"inboxToken": []} not in (security[("POST", "/chat")] or [])
 
 
 def test_the_service_answers_as_its_schema_says(service: ServiceProcess, tmp_path: Path) -> None:

@@ -9,6 +9,14 @@ and no race or partial Redis failure can leave a stale copy behind. Live
 messages are read from the database, which is the only place their
 expiration_date is decided.
 
+It never holds a message of a claimed inbox, so that a hit can be answered
+without asking the database who may read it: a reader caches a message only
+when the database said its inbox was open, and a claim first holds caching of
+its inbox off (``hold_off``) and then removes what was cached of it
+(``forget``), before the claim commits. A reader that saw the inbox open just
+before the claim and caches just after takes its entry back when it sees the
+hold-off, which outlasts any request.
+
 Calls run under the Redis failure policy of ``redis_client.RedisGuard`` and
 report their :class:`~restapi.storage.redis_client.Attempt` to the caller.
 """
@@ -20,6 +28,7 @@ import json
 import logging
 from datetime import datetime
 
+import redis
 from django.conf import settings
 
 from restapi.storage import StoredMessage
@@ -31,10 +40,18 @@ logger = logging.getLogger(__name__)
 # Settled entries never change, so this only bounds memory and how long a
 # purged message can still be shown.
 SETTLED_TTL = 300
+# Longer than any request may run (gunicorn's worker timeout is 30 s), so a
+# reader that fetched a message before a claim cannot cache it after.
+HOLD_OFF_SECONDS = 120
+FORGET_BATCH = 1000
 
 
 def message_key(message_id: int) -> str:
     return key("message", message_id)
+
+
+def hold_off_key(username: str) -> str:
+    return key("claiming", username)
 
 
 def _encode(message: StoredMessage) -> str:
@@ -65,6 +82,12 @@ class NoHotStore:
     def remember_settled(self, message: StoredMessage) -> Attempt[None]:
         return Attempt(Outcome.DONE)
 
+    def hold_off(self, username: str) -> Attempt[None]:
+        return Attempt(Outcome.DONE)
+
+    def forget(self, message_ids: list[int]) -> Attempt[None]:
+        return Attempt(Outcome.DONE)
+
     def ping(self) -> Attempt[bool]:
         return Attempt(Outcome.DONE, False)
 
@@ -73,8 +96,9 @@ class RedisHotStore:
     available = True
 
     def __init__(self, url: str, *, timeout: float) -> None:
+        client = connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"])
         self._redis = RedisGuard(
-            connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"]),
+            client,
             store="hot store",
             fallback="answering from the database alone",
             logger=logger,
@@ -89,9 +113,34 @@ class RedisHotStore:
         return Attempt(attempt.outcome, _decode(message_id, attempt.value))
 
     def remember_settled(self, message: StoredMessage) -> Attempt[None]:
-        """Cache a message that is no longer live, as it will stay."""
-        name, value = message_key(message.id), _encode(message)
-        return self._redis.call("set", lambda client: client.set(name, value, ex=SETTLED_TTL))
+        """Cache a message of an open inbox that is no longer live, as it will stay (unless held off)."""
+        name, value, held_off = message_key(message.id), _encode(message), hold_off_key(message.username)
+
+        def set_unless_held_off(client: redis.Redis) -> None:
+            # Set, then look for a hold-off, and take the entry back if there is one.
+            # The two keys may live on different nodes of a Redis Cluster, so this is
+            # not one atomic step, and need not be: a claim that held off before the
+            # look finds its hold-off here; one that held off after it deletes the
+            # entry itself (``forget``).
+            client.set(name, value, ex=SETTLED_TTL)
+            if client.exists(held_off):
+                client.delete(name)
+
+        return self._redis.call("set", set_unless_held_off)
+
+    def hold_off(self, username: str) -> Attempt[None]:
+        """Refuse to cache ``username``'s messages for HOLD_OFF_SECONDS: the inbox is being claimed."""
+        name = hold_off_key(username)
+        return self._redis.call("hold_off", lambda client: client.set(name, 1, ex=HOLD_OFF_SECONDS))
+
+    def forget(self, message_ids: list[int]) -> Attempt[None]:
+        """Remove these messages' entries (a claimed inbox's messages must not be answered from here)."""
+
+        def delete(client: redis.Redis) -> None:
+            for start in range(0, len(message_ids), FORGET_BATCH):
+                client.delete(*(message_key(message_id) for message_id in message_ids[start : start + FORGET_BATCH]))
+
+        return self._redis.call("forget", delete)
 
     def ping(self) -> Attempt[bool]:
         return self._redis.call("ping", lambda client: client.ping())

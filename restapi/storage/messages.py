@@ -16,11 +16,12 @@ from datetime import datetime
 from functools import cache
 
 from restapi.message_ids import MAX_MESSAGE_ID
-from restapi.models import Message
+from restapi.models import Inbox, Message
 from restapi.storage import StoredMessage
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 TABLE = Message._meta.db_table
+INBOX_TABLE = Inbox._meta.db_table
 
 # The order in which an inbox hands out its messages: the oldest first, and
 # of messages created at the same instant the smaller id first. Ids are random,
@@ -68,6 +69,7 @@ class Statements:
     collect: str
     has_live: str
     fetch: str
+    inbox_ids: str
 
 
 @cache
@@ -95,7 +97,13 @@ def statements(vendor: Dialect) -> Statements:
             "RETURNING id, text, sealed_text, expiration_date, created_at"
         ),
         has_live=f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)})",  # noqa: S608
-        fetch=f"SELECT username, text, sealed_text, expiration_date, {live(now)} FROM {TABLE} WHERE id = %s",  # noqa: S608
+        # The inbox's claim comes with the row, so that who may read it is decided
+        # on the state of one instant and at no extra round trip.
+        fetch=(
+            f"SELECT m.username, m.text, m.sealed_text, m.expiration_date, {live(now)}, i.token_hash "  # noqa: S608
+            f"FROM {TABLE} m LEFT JOIN {INBOX_TABLE} i ON i.username = m.username WHERE m.id = %s"
+        ),
+        inbox_ids=f"SELECT id FROM {TABLE} WHERE username = %s",  # noqa: S608
     )
 
 
@@ -144,6 +152,8 @@ class FetchedMessage:
     message: StoredMessage
     # Whether a collect could still hand it out; once not, it never changes again.
     live: bool
+    # The digest of the token of the claim on its inbox; None when the inbox is open.
+    claim_hash: str | None
 
 
 def fetch_message(message_id: int) -> FetchedMessage | None:
@@ -153,9 +163,14 @@ def fetch_message(message_id: int) -> FetchedMessage | None:
     rows = run(statements(dialect()).fetch, [message_id])
     if not rows:
         return None
-    ((username, text, sealed, expiration_date, is_live),) = rows
+    ((username, text, sealed, expiration_date, is_live, claim_hash),) = rows
     message = StoredMessage(message_id, username, text, as_datetime(expiration_date), sealed_bytes(sealed))
-    return FetchedMessage(message, bool(is_live))
+    return FetchedMessage(message, bool(is_live), claim_hash)
+
+
+def inbox_message_ids(username: str) -> list[int]:
+    """The id of every stored message of ``username``, live or not."""
+    return [message_id for (message_id,) in run(statements(dialect()).inbox_ids, [username])]
 
 
 def sealed_bytes(value: bytes | memoryview | None) -> bytes | None:

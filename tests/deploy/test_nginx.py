@@ -260,3 +260,30 @@ def test_the_read_limit_counts_the_client_nginx_forwarded(stack: Stack) -> None:
     # Reads spent nothing of the send budget, and another client reads on.
     assert stack.call("POST", "/chat", client="127.0.0.7", json_body={"username": "r", "text": "x"}).status == 201
     assert read("127.0.0.8", "203.0.113.1").status == 200
+
+
+def test_a_claimed_inbox_through_nginx_and_no_token_in_any_log(stack: Stack) -> None:
+    owner = "127.0.0.9"
+    claimed = stack.call("POST", "/inboxes", client=owner, json_body={"username": "nginx-owner"})
+    assert claimed.status == 201
+    old = claimed.json()["token"]
+    sent = stack.call("POST", "/chat", client="127.0.0.10", json_body={"username": "nginx-owner", "text": "private"})
+    message_id = sent.json()["id"]
+
+    assert stack.call("GET", "/chats/nginx-owner").status == 401
+    assert stack.call("GET", f"/chat/{message_id}").status == 404
+    rotated = stack.call("POST", "/inboxes/nginx-owner/token", client=owner, headers={"Authorization": f"Bearer {old}"})
+    assert rotated.status == 200
+    new = rotated.json()["token"]
+    assert stack.call("GET", "/chats/nginx-owner", headers={"Authorization": f"Bearer {old}"}).status == 401
+    read = stack.call("GET", f"/chat/{message_id}", headers={"Authorization": f"Bearer {new}"})
+    assert read.json()["text"] == "private"
+    collected = stack.call("GET", "/chats/nginx-owner", headers={"Authorization": f"Bearer {new}"})
+    assert collected.json() == [{"id": message_id, "text": "private"}]
+
+    # Every request above is in the access logs; neither token is in any log.
+    assert logged(stack.access_log, "/inboxes/nginx-owner/token")
+    assert logged(stack.service.output_file, "/inboxes/nginx-owner/token")
+    logs = [stack.access_log, stack.service.output_file, stack.service.log_file]
+    for token in (old, new):
+        assert not [log.name for log in logs if token in log.read_text()]

@@ -96,7 +96,9 @@ def test_looking_a_message_up_by_id_shows_it_without_expiring_it(page: Page) -> 
 def test_looking_up_a_missing_id_shows_the_error_next_to_the_id(page: Page) -> None:
     page.get_by_label("Message id").fill("987654")
     page.get_by_role("button", name="Look up").click()
-    expect(page.locator("#lookup-id-error")).to_have_text("No message with id 987654.")
+    expect(page.locator("#lookup-id-error")).to_have_text(
+        "No message with id 987654. If it was sent to a claimed inbox, enter that inbox's token."
+    )
     expect(page.get_by_label("Message id")).to_have_attribute("aria-invalid", "true")
 
 

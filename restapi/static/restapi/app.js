@@ -6,8 +6,10 @@
 (function () {
   const ACCEPT = "application/json; version=1";
 
-  async function callApi(method, path, body, signal) {
+  // The token of a claimed inbox travels only in the Authorization header, never in a URL.
+  async function callApi(method, path, body, signal, token) {
     const options = { method: method, headers: { Accept: ACCEPT }, signal: signal };
+    if (token) options.headers.Authorization = "Bearer " + token;
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -187,14 +189,17 @@
     }
     let collected;
     try {
-      collected = await callApi("GET", "/chats/" + encodeURIComponent(username));
+      collected = await callApi("GET", "/chats/" + encodeURIComponent(username), undefined, undefined, collectForm.elements.token.value.trim());
     } catch (error) {
       showUnreachable("collect");
       return;
     }
     if (collected.status !== 200 || !Array.isArray(collected.data)) {
       replaceResult("collect-result", []);
-      showErrors(collectForm, "collect", collected.status === 404 ? { username: [collected.data.detail] } : collected.data, collected);
+      let errors = collected.data;
+      if (collected.status === 404) errors = { username: [collected.data.detail] };
+      if (collected.status === 401) errors = { token: [collected.data.detail] };
+      showErrors(collectForm, "collect", errors, collected);
       return;
     }
     const messages = collected.data;
@@ -347,14 +352,16 @@
     }
     let found;
     try {
-      found = await callApi("GET", "/chat/" + id);
+      found = await callApi("GET", "/chat/" + id, undefined, undefined, lookupForm.elements.token.value.trim());
     } catch (error) {
       showUnreachable("lookup");
       return;
     }
     if (found.status !== 200) {
       replaceResult("lookup-result", []);
-      showErrors(lookupForm, "lookup", found.status === 404 ? { id: [found.data.detail] } : found.data, found);
+      // A message of a claimed inbox is "not found" without its token, exactly like a missing one.
+      const notFound = [found.data.detail, "If it was sent to a claimed inbox, enter that inbox's token."];
+      showErrors(lookupForm, "lookup", found.status === 404 ? { id: notFound } : found.data, found);
       return;
     }
     const message = found.data;
@@ -369,5 +376,71 @@
     );
     const heading = element("p", "success", "Message " + id + (expired ? " (expired)" : " (live)"));
     replaceResult("lookup-result", [heading, details]);
+  });
+
+  // Claim --------------------------------------------------------------------
+  // The token is shown once, here: the service keeps only its hash.
+  async function copyToken(field, status) {
+    try {
+      await navigator.clipboard.writeText(field.value);
+    } catch (error) {
+      // Without the asynchronous clipboard (an insecure context), the selection is copied.
+      field.select();
+      if (!document.execCommand("copy")) {
+        status.textContent = "Copying failed: select the token and copy it yourself.";
+        return;
+      }
+    }
+    status.textContent = "Copied to the clipboard.";
+  }
+
+  const claimForm = document.getElementById("claim-form");
+  claimForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    clearErrors(claimForm);
+    replaceResult("claim-result", []);
+    const username = claimForm.elements.username.value;
+    let claimed;
+    try {
+      claimed = await callApi("POST", claimForm.getAttribute("action"), { username: username });
+    } catch (error) {
+      showUnreachable("claim");
+      return;
+    }
+    if (claimed.status !== 201) {
+      showErrors(claimForm, "claim", claimed.status === 409 ? { username: [claimed.data.detail] } : claimed.data, claimed);
+      return;
+    }
+    const summary = element("p", "success", "You have claimed the inbox " + claimed.data.username + ".");
+    const warning = element(
+      "p",
+      "warning",
+      "Copy this token now and keep it where you keep passwords. It is shown only this once: the service " +
+        "cannot show it again, and without it nobody, you included, can collect this inbox. Anyone who has it can."
+    );
+    warning.id = "claim-warning";
+    const label = element("label", "", "Token for " + claimed.data.username);
+    label.htmlFor = "claim-token";
+    const field = element("input");
+    field.id = "claim-token";
+    field.type = "text";
+    field.readOnly = true;
+    field.value = claimed.data.token;
+    field.setAttribute("autocomplete", "off");
+    field.setAttribute("spellcheck", "false");
+    field.setAttribute("aria-describedby", "claim-warning");
+    const copy = element("button", "", "Copy token");
+    copy.type = "button";
+    const copyStatus = element("p", "hint");
+    copyStatus.id = "claim-copy-status";
+    copyStatus.setAttribute("aria-live", "polite");
+    copy.addEventListener("click", function () {
+      copyToken(field, copyStatus);
+    });
+    const tokenField = element("div", "field token-field");
+    tokenField.append(label, field, copy, copyStatus);
+    replaceResult("claim-result", [summary, warning, tokenField]);
+    field.focus();
+    field.select();
   });
 })();
