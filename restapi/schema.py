@@ -566,6 +566,17 @@ CLAIM = {
     },
 }
 
+
+# What rotating and releasing a claimed inbox answer besides their success.
+_MANAGED_INBOX_ERRORS = {
+    400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+    401: UNAUTHORIZED,
+    404: NOT_CLAIMED,
+    406: NOT_ACCEPTABLE,
+    429: TOO_MANY,
+    503: UNAVAILABLE,
+}
+
 ROTATE = {
     "summary": "Replace a claimed inbox's token",
     "description": (
@@ -576,12 +587,7 @@ ROTATE = {
     "parameters": [MANAGED_INBOX, NO_STORE, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
     "responses": {
         200: OpenApiResponse(ClaimedInboxSerializer, description="The new token. " + _SHOWN_ONCE),
-        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
-        401: UNAUTHORIZED,
-        404: NOT_CLAIMED,
-        406: NOT_ACCEPTABLE,
-        429: TOO_MANY,
-        503: UNAVAILABLE,
+        **_MANAGED_INBOX_ERRORS,
     },
 }
 
@@ -595,12 +601,7 @@ RELEASE = {
     "parameters": [MANAGED_INBOX, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
     "responses": {
         204: OpenApiResponse(description="Released: the messages are erased and the name is open."),
-        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
-        401: UNAUTHORIZED,
-        404: NOT_CLAIMED,
-        406: NOT_ACCEPTABLE,
-        429: TOO_MANY,
-        503: UNAVAILABLE,
+        **_MANAGED_INBOX_ERRORS,
     },
 }
 

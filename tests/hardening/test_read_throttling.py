@@ -13,16 +13,6 @@ from tests.support.processes import HungRedis, RedisServer
 CLIENT = "203.0.113.20"
 
 
-@pytest.fixture(params=["database", "redis"])
-def counter_store(request: pytest.FixtureRequest, chat_settings: Callable[..., None]) -> str:
-    """Runs the test once with the database counter and once with a private Redis."""
-    if request.param == "redis":
-        request.getfixturevalue("private_redis")
-    else:
-        chat_settings(REDIS_URL=None)
-    return request.param
-
-
 def read(api: APIClient, path: str, client: str = CLIENT, **headers: str):
     return api.get(path, REMOTE_ADDR=client, **headers)
 
