@@ -117,7 +117,9 @@ def test_a_client_gone_before_its_collect_runs_collects_nothing(service: Service
     # This collect queues behind the abandoned one, so when it is answered the other has run.
     collected = call(service.url, "GET", "/chats/ann").json()
 
-    assert [m["id"] for m in collected] == sent
+    # Every message is still there; their order is the collect's own test (messages
+    # sent within one millisecond of SQLite's clock go out in id order, and ids are random).
+    assert sorted(m["id"] for m in collected) == sorted(sent)
     assert _metric(service, "chat_collects_abandoned_total") == abandoned_before + 1
     logged = service.log_file.read_text()
     assert "[gave-up] restapi.services: collect of an inbox abandoned: the client closed" in logged
