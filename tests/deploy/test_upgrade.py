@@ -25,7 +25,7 @@ from tests.deploy.conftest import GUNICORN_CONF
 from tests.hardening.http import call
 from tests.hardening.load import MessagingLoad
 from tests.support.nginx import running_site
-from tests.support.processes import PROJECT_DIR, ServiceProcess
+from tests.support.processes import PROJECT_DIR, ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -92,6 +92,12 @@ def test_an_upgrade_under_load_fails_no_request_and_serves_only_new_code(nginx: 
                 time.sleep(2)
             load.drain()
             answers = [call(url, "GET", "/health").headers.get("x-code-release") for _ in range(40)]
+            # Read before the cleanup below: a master that stops removes its pidfile.
+            wait_until(
+                lambda: pidfile.exists() and pidfile.read_text().strip() not in {"", str(old_master)},
+                what="the new master taking over the pidfile",
+            )
+            new_master = int(pidfile.read_text())
     finally:
         # The new master and its workers are in the old master's process group.
         os.killpg(old_master, signal.SIGTERM)
@@ -105,7 +111,6 @@ def test_an_upgrade_under_load_fails_no_request_and_serves_only_new_code(nginx: 
     assert sorted(load.collected_ids) == sorted(sent)
     # Every worker now runs the new middleware.
     assert answers == ["new"] * 40
-    new_master = int(pidfile.read_text())
     assert new_master != old_master
     notifications.setblocking(False)
     heard = []
