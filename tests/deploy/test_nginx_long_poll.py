@@ -15,7 +15,7 @@ from restapi.serializers import MAX_WAIT_SECONDS
 from tests.deploy.conftest import GUNICORN_CONF
 from tests.hardening.http import call
 from tests.support.nginx import SNIPPETS, running_site
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -58,7 +58,10 @@ def test_waiting_requests_go_to_the_asynchronous_server_and_others_do_not(nginx,
                 assert waiter.result().json() == [{"id": sent[0], "text": "hi"}]
                 assert lessee.result().json()["messages"] == [{"id": sent[1], "text": "hi"}]
             assert call(base, "GET", "/chats/carol").json() == []
-            log = (tmp_path / "nginx" / "access.log").read_text().splitlines()
+            access_log = tmp_path / "nginx" / "access.log"
+            # nginx writes a request's line just after answering it.
+            wait_until(lambda: '"GET /chats/carol HTTP/1.1"' in access_log.read_text(), what="the last line logged")
+            log = access_log.read_text().splitlines()
     finally:
         threaded.stop()
         waiting.stop()
