@@ -31,7 +31,6 @@ from rest_framework.permissions import AllowAny
 from restapi.authentication import CHALLENGE, PresentsBearerToken
 from restapi.characters import is_invisible
 from restapi.serializers import (
-    MAX_LEASE_SECONDS,
     TIMEOUT_MAX_DIGITS,
     USERNAME_MAX_LENGTH,
     ClaimedInboxSerializer,
@@ -142,32 +141,9 @@ class MessageTextFieldExtension(OpenApiSerializerFieldExtension):
         }
 
 
-class TimeoutFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "restapi.serializers.TimeoutField"
-
-    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
-        chat = settings.CHAT
-        return {
-            "oneOf": [
-                {"type": "integer", "minimum": 0, "maximum": chat["MAX_TIMEOUT"]},
-                {
-                    "type": "string",
-                    "pattern": f"^0*{decimal_up_to(chat['MAX_TIMEOUT'])}$",
-                    "maxLength": TIMEOUT_MAX_DIGITS,
-                },
-            ],
-            "default": chat["DEFAULT_TIMEOUT"],
-            "description": (
-                f"Seconds the message lives, 0 to {chat['MAX_TIMEOUT']} (default {chat['DEFAULT_TIMEOUT']}): "
-                f'a JSON integer such as 30, or a string of up to {TIMEOUT_MAX_DIGITS} digits such as "30" '
-                "whose value is in that range. "
-                "Booleans, fractions and negative numbers are refused."
-            ),
-            "example": 60,
-        }
-
-
 class BoundedSecondsFieldExtension(OpenApiSerializerFieldExtension):
+    """Whole seconds: a JSON integer or a string of digits, within the field's bounds (read from settings now)."""
+
     target_class = "restapi.serializers.BoundedSecondsField"
     match_subclasses = True
 
@@ -185,8 +161,23 @@ class BoundedSecondsFieldExtension(OpenApiSerializerFieldExtension):
             ],
         }
         if field.default is not serializers.empty:
-            schema["default"] = field.default
+            # A callable default (the timeout's) follows the settings; drf-spectacular leaves those out.
+            schema["default"] = field.default() if callable(field.default) else field.default
         return schema
+
+
+class TimeoutFieldExtension(BoundedSecondsFieldExtension):
+    target_class = "restapi.serializers.TimeoutField"
+    priority = 1  # before the extension of every BoundedSecondsField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        chat = settings.CHAT
+        description = (
+            f"Seconds the message lives, 0 to {chat['MAX_TIMEOUT']} (default {chat['DEFAULT_TIMEOUT']}): "
+            f'a JSON integer such as 30, or a string of up to {TIMEOUT_MAX_DIGITS} digits such as "30" '
+            "whose value is in that range. Booleans, fractions and negative numbers are refused."
+        )
+        return {**super().map_serializer_field(auto_schema, direction), "description": description, "example": 60}
 
 
 def wait_description(what: str) -> str:
@@ -197,32 +188,24 @@ def wait_description(what: str) -> str:
     )
 
 
-class LeaseRequestSerializerExtension(OpenApiSerializerExtension):
-    """The body of ``POST /chats/<username>/leases`` refuses fields it does not know."""
+class WaitFieldExtension(BoundedSecondsFieldExtension):
+    """The body's ``wait``, which only a lease takes (a collect's ``wait`` is a query parameter)."""
 
-    target_class = "restapi.serializers.LeaseRequestSerializer"
+    target_class = "restapi.serializers.WaitField"
+    priority = 1
 
-    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
-        schema = auto_schema._map_basic_serializer(self.target, direction)
-        schema["properties"]["seconds"]["description"] = (
-            f"How long the lease hides its messages from everyone else, 1 to {MAX_LEASE_SECONDS} (default 30)."
-        )
-        schema["properties"]["wait"]["description"] = wait_description("it leases")
-        return {**schema, "additionalProperties": False}
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {**super().map_serializer_field(auto_schema, direction), "description": wait_description("it leases")}
 
 
-class StrictBodyExtension(OpenApiSerializerExtension):
-    """The bodies of ``POST /chat`` and ``POST /inboxes`` refuse fields they do not know."""
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """Every request body refuses fields it does not know."""
 
-    target_class = "restapi.serializers.MessageCreateSerializer"
+    target_class = "restapi.serializers.StrictSerializer"
+    match_subclasses = True
 
     def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
-        schema = auto_schema._map_basic_serializer(self.target, direction)
-        return {**schema, "additionalProperties": False}
-
-
-class ClaimSerializerExtension(StrictBodyExtension):
-    target_class = "restapi.serializers.ClaimSerializer"
+        return {**auto_schema._map_basic_serializer(self.target, direction), "additionalProperties": False}
 
 
 class BearerTokenAuthenticationExtension(OpenApiAuthenticationExtension):
@@ -313,19 +296,39 @@ class ApiRootSerializer(serializers.Serializer):
     schema = serializers.URLField(help_text="This API's OpenAPI 3 schema.")
 
 
-def _retry_after(*codes: int, why: str) -> OpenApiParameter:
-    return OpenApiParameter(
-        "Retry-After",
-        OpenApiTypes.INT,
-        OpenApiParameter.HEADER,
-        response=list(codes),
-        description=f"Seconds to wait before trying again ({why}).",
+class LeaseSerializer(serializers.Serializer):
+    lease = serializers.CharField(
+        allow_null=True, help_text="The lease's opaque id, to acknowledge it with; null when nothing was leased."
     )
+    expires_at = serializers.CharField(
+        allow_null=True, help_text="When the lease ends (UTC) unless acknowledged; null when nothing was leased."
+    )
+    messages = CollectedMessageSerializer(many=True, help_text="The leased messages, oldest first.")
+
+
+def _header(name: str, *codes: int, description: str, enum: list[str] | None = None) -> OpenApiParameter:
+    """A response header sent with the answers of ``codes``."""
+    kind = OpenApiTypes.INT if name == "Retry-After" else OpenApiTypes.STR
+    return OpenApiParameter(
+        name, kind, OpenApiParameter.HEADER, response=list(codes), enum=enum, description=description
+    )
+
+
+def _retry_after(*codes: int, why: str) -> OpenApiParameter:
+    return _header("Retry-After", *codes, description=f"Seconds to wait before trying again ({why}).")
+
+
+def _no_store(*codes: int, why: str) -> OpenApiParameter:
+    return _header("Cache-Control", *codes, enum=["no-store"], description=f"Always no-store: {why}.")
 
 
 def _detail(description: str) -> OpenApiResponse:
     """An error answered with a ``detail`` only."""
     return OpenApiResponse(DetailSerializer, description=description)
+
+
+def _path(name: str, schema: Any, description: str | None = None) -> OpenApiParameter:
+    return OpenApiParameter(name, schema, OpenApiParameter.PATH, description=description)
 
 
 NOT_ACCEPTABLE = _detail(
@@ -336,39 +339,46 @@ UNAVAILABLE = OpenApiResponse(
     RequestIdDetailSerializer,
     description="The message store cannot be reached; nothing was changed. Retry after `Retry-After` seconds.",
 )
-DATABASE_RETRY_AFTER = _retry_after(503, why="the message store is unavailable")
-READ_THROTTLED = _detail("Too many reads from this client (CHAT_READ_THROTTLE_RATE); see `Retry-After`.")
-READ_RETRY_AFTER = _retry_after(429, why="the client is over its rate of reads")
+UNAUTHORIZED = _detail(
+    "The inbox is claimed and the request carries no token, or not its current one "
+    "(a rotated token, another inbox's token, or one from before a release)."
+)
 SPECULATIVE = _detail(
     "The request announced a prefetch or preview (`Sec-Purpose: prefetch`, `Purpose: prefetch`, "
     "`X-Moz: prefetch` or `X-Purpose: preview`): nothing is read or changed. HEAD is refused with 405."
 )
-UNAUTHORIZED = OpenApiResponse(
-    DetailSerializer,
-    description=(
-        "The inbox is claimed and the request carries no token, or not its current one "
-        "(a rotated token, another inbox's token, or one from before a release)."
-    ),
+READ_THROTTLED = _detail("Too many reads from this client (CHAT_READ_THROTTLE_RATE); see `Retry-After`.")
+TOO_MANY = _detail("Too many requests from this client; see `Retry-After`. Shared with POST /chat.")
+NO_INBOX = _detail("The path has no username, or the username contains /.")
+BAD_USERNAME = OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule.")
+
+DATABASE_RETRY_AFTER = _retry_after(503, why="the message store is unavailable")
+READ_RETRY_AFTER = _retry_after(429, why="the client is over its rate of reads")
+CLAIMS_RETRY_AFTER = _retry_after(429, why="the client is over its rate, which claims share with sends")
+WWW_AUTHENTICATE_401 = _header(
+    "WWW-Authenticate",
+    401,
+    enum=[CHALLENGE],
+    description="The Bearer challenge: send the inbox's token as `Authorization: Bearer <token>`.",
 )
-
-
-def _bearer_challenge(status_code: int, why: str) -> OpenApiParameter:
-    return OpenApiParameter(
-        "WWW-Authenticate",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        response=[status_code],
-        enum=[CHALLENGE],
-        description=why,
-    )
-
-
-WWW_AUTHENTICATE_401 = _bearer_challenge(
-    401, "The Bearer challenge: send the inbox's token as `Authorization: Bearer <token>`."
+WWW_AUTHENTICATE_404 = _header(
+    "WWW-Authenticate",
+    404,
+    enum=[CHALLENGE],
+    description="A token may change the answer: messages of claimed inboxes are shown only with theirs.",
 )
-WWW_AUTHENTICATE_404 = _bearer_challenge(
-    404, "A token may change the answer: messages of claimed inboxes are shown only with theirs."
-)
+USERNAME = _path("username", username_schema())
+
+
+def _body_errors(bad_request: str, examples: list[OpenApiExample] | None = None) -> dict[int, OpenApiResponse]:
+    """What every endpoint that takes a JSON body answers when the body or the store fails."""
+    return {
+        400: OpenApiResponse(BAD_REQUEST, description=bad_request, examples=examples),
+        406: NOT_ACCEPTABLE,
+        413: _detail("The body is larger than the limit (64 KiB by default)."),
+        415: _detail("The body is not sent as application/json."),
+        503: UNAVAILABLE,
+    }
 
 
 API_ROOT = {
@@ -384,11 +394,8 @@ SEND = {
     "request": MessageCreateSerializer,
     "responses": {
         201: OpenApiResponse(CreatedSerializer, description="Stored for good: the message is committed."),
-        400: OpenApiResponse(
-            BAD_REQUEST,
-            description=(
-                "A field is invalid or unknown (each one named, with what is wrong), or the body is not a JSON object."
-            ),
+        **_body_errors(
+            "A field is invalid or unknown (each one named, with what is wrong), or the body is not a JSON object.",
             examples=[
                 OpenApiExample(
                     "Invalid fields",
@@ -405,20 +412,10 @@ SEND = {
                 ),
             ],
         ),
-        406: NOT_ACCEPTABLE,
-        413: _detail("The body is larger than the limit (64 KiB by default)."),
-        415: _detail("The body is not sent as application/json."),
         429: _detail("Too many messages from this client; see `Retry-After`."),
-        503: UNAVAILABLE,
     },
     "parameters": [
-        OpenApiParameter(
-            "Location",
-            OpenApiTypes.STR,
-            OpenApiParameter.HEADER,
-            response=[201],
-            description="The new message's path, /chat/{id}.",
-        ),
+        _header("Location", 201, description="The new message's path, /chat/{id}."),
         _retry_after(429, why="the client is over its rate of messages"),
         DATABASE_RETRY_AFTER,
     ],
@@ -433,12 +430,7 @@ READ = {
     ),
     "parameters": [
         WWW_AUTHENTICATE_404,
-        OpenApiParameter(
-            "message_id",
-            {"type": "integer", "minimum": 0},
-            OpenApiParameter.PATH,
-            description="The id that POST /chat returned.",
-        ),
+        _path("message_id", {"type": "integer", "minimum": 0}, "The id that POST /chat returned."),
         READ_RETRY_AFTER,
         DATABASE_RETRY_AFTER,
     ],
@@ -466,7 +458,7 @@ COLLECT = {
     ),
     "parameters": [
         WWW_AUTHENTICATE_401,
-        OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
+        USERNAME,
         OpenApiParameter(
             "wait",
             {
@@ -477,19 +469,10 @@ COLLECT = {
             OpenApiParameter.QUERY,
             description=wait_description("it collects"),
         ),
-        OpenApiParameter(
-            "Cache-Control",
-            OpenApiTypes.STR,
-            OpenApiParameter.HEADER,
-            response=[200],
-            enum=["no-store"],
-            description="Always no-store: a cached answer would hand the same messages out twice.",
-        ),
-        OpenApiParameter(
+        _no_store(200, why="a cached answer would hand the same messages out twice"),
+        _header(
             "X-More-Messages",
-            OpenApiTypes.STR,
-            OpenApiParameter.HEADER,
-            response=[200],
+            200,
             enum=["true", "false"],
             description="true when more live messages are waiting than one collection hands out; collect again.",
         ),
@@ -504,7 +487,7 @@ COLLECT = {
         400: OpenApiResponse(FieldErrorsSerializer, description="The username or wait is invalid."),
         401: UNAUTHORIZED,
         403: SPECULATIVE,
-        404: _detail("The path has no username, or the username contains /."),
+        404: NO_INBOX,
         406: NOT_ACCEPTABLE,
         429: READ_THROTTLED,
         503: UNAVAILABLE,
@@ -515,22 +498,7 @@ _SHOWN_ONCE = (
     "The token is shown in this answer only (it is stored as a hash and cannot be shown again): "
     "keep it where you keep passwords. `Cache-Control: no-store`."
 )
-NO_STORE = OpenApiParameter(
-    "Cache-Control",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    response=[200, 201],
-    enum=["no-store"],
-    description="Always no-store: the token must not be kept by any cache.",
-)
-CLAIMS_RETRY_AFTER = _retry_after(429, why="the client is over its rate, which claims share with sends")
-MANAGED_INBOX = OpenApiParameter("username", username_schema(), OpenApiParameter.PATH)
-NOT_CLAIMED = OpenApiResponse(
-    DetailSerializer, description="The inbox is not claimed (or the path has no username, or it contains /)."
-)
-TOO_MANY = OpenApiResponse(
-    DetailSerializer, description="Too many requests from this client; see `Retry-After`. Shared with POST /chat."
-)
+TOKEN_NO_STORE = _no_store(200, 201, why="the token must not be kept by any cache")
 
 CLAIM = {
     "summary": "Claim an inbox",
@@ -541,37 +509,24 @@ CLAIM = {
     "request": ClaimSerializer,
     "auth": [],
     "parameters": [
-        NO_STORE,
-        OpenApiParameter(
-            "Location",
-            OpenApiTypes.STR,
-            OpenApiParameter.HEADER,
-            response=[201],
-            description="The claimed inbox, /inboxes/{username}: DELETE releases it.",
-        ),
+        TOKEN_NO_STORE,
+        _header("Location", 201, description="The claimed inbox, /inboxes/{username}: DELETE releases it."),
         CLAIMS_RETRY_AFTER,
         DATABASE_RETRY_AFTER,
     ],
     "responses": {
         201: OpenApiResponse(ClaimedInboxSerializer, description="Claimed. " + _SHOWN_ONCE),
-        400: OpenApiResponse(
-            BAD_REQUEST, description="The username is invalid, or a field is unknown, or the body is not a JSON object."
-        ),
-        406: NOT_ACCEPTABLE,
-        409: OpenApiResponse(DetailSerializer, description="The inbox is claimed already."),
-        413: OpenApiResponse(DetailSerializer, description="The body is larger than the limit (64 KiB by default)."),
-        415: OpenApiResponse(DetailSerializer, description="The body is not sent as application/json."),
+        **_body_errors("The username is invalid, or a field is unknown, or the body is not a JSON object."),
+        409: _detail("The inbox is claimed already."),
         429: TOO_MANY,
-        503: UNAVAILABLE,
     },
 }
 
-
 # What rotating and releasing a claimed inbox answer besides their success.
 _MANAGED_INBOX_ERRORS = {
-    400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
+    400: BAD_USERNAME,
     401: UNAUTHORIZED,
-    404: NOT_CLAIMED,
+    404: _detail("The inbox is not claimed (or the path has no username, or it contains /)."),
     406: NOT_ACCEPTABLE,
     429: TOO_MANY,
     503: UNAVAILABLE,
@@ -584,7 +539,7 @@ ROTATE = {
         + _SHOWN_ONCE
     ),
     "request": None,
-    "parameters": [MANAGED_INBOX, NO_STORE, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
+    "parameters": [USERNAME, TOKEN_NO_STORE, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
     "responses": {
         200: OpenApiResponse(ClaimedInboxSerializer, description="The new token. " + _SHOWN_ONCE),
         **_MANAGED_INBOX_ERRORS,
@@ -598,23 +553,12 @@ RELEASE = {
         "transaction that opens the name again, so none of them is ever shown to anyone else; "
         "anyone may claim the name afterwards."
     ),
-    "parameters": [MANAGED_INBOX, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
+    "parameters": [USERNAME, WWW_AUTHENTICATE_401, CLAIMS_RETRY_AFTER, DATABASE_RETRY_AFTER],
     "responses": {
         204: OpenApiResponse(description="Released: the messages are erased and the name is open."),
         **_MANAGED_INBOX_ERRORS,
     },
 }
-
-
-class LeaseSerializer(serializers.Serializer):
-    lease = serializers.CharField(
-        allow_null=True, help_text="The lease's opaque id, to acknowledge it with; null when nothing was leased."
-    )
-    expires_at = serializers.CharField(
-        allow_null=True, help_text="When the lease ends (UTC) unless acknowledged; null when nothing was leased."
-    )
-    messages = CollectedMessageSerializer(many=True, help_text="The leased messages, oldest first.")
-
 
 LEASE = {
     "summary": "Lease an inbox's messages until acknowledged",
@@ -627,28 +571,16 @@ LEASE = {
     "request": LeaseRequestSerializer,
     "parameters": [
         WWW_AUTHENTICATE_401,
-        OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
-        OpenApiParameter(
-            "Location",
-            OpenApiTypes.STR,
-            OpenApiParameter.HEADER,
-            response=[201],
-            description="The lease's path, to acknowledge it with DELETE.",
-        ),
+        USERNAME,
+        _header("Location", 201, description="The lease's path, to acknowledge it with DELETE."),
         DATABASE_RETRY_AFTER,
     ],
     "responses": {
         201: OpenApiResponse(LeaseSerializer, description="At least one message is leased."),
         200: OpenApiResponse(LeaseSerializer, description='Nothing to lease: {"lease": null, "messages": []}.'),
         401: UNAUTHORIZED,
-        400: OpenApiResponse(
-            BAD_REQUEST, description="A field is invalid or unknown, or the body is not a JSON object."
-        ),
-        404: OpenApiResponse(DetailSerializer, description="The path has no username, or the username contains /."),
-        406: NOT_ACCEPTABLE,
-        413: OpenApiResponse(DetailSerializer, description="The body is larger than the limit (64 KiB by default)."),
-        415: OpenApiResponse(DetailSerializer, description="The body is not sent as application/json."),
-        503: UNAVAILABLE,
+        **_body_errors("A field is invalid or unknown, or the body is not a JSON object."),
+        404: NO_INBOX,
     },
 }
 
@@ -657,17 +589,17 @@ ACKNOWLEDGE = {
     "description": "Collects the lease's messages exactly as a collect does: each one expires now.",
     "parameters": [
         WWW_AUTHENTICATE_401,
-        OpenApiParameter("username", username_schema(), OpenApiParameter.PATH),
-        OpenApiParameter("lease", OpenApiTypes.STR, OpenApiParameter.PATH, description="The id the lease answered."),
+        USERNAME,
+        _path("lease", OpenApiTypes.STR, "The id the lease answered."),
         DATABASE_RETRY_AFTER,
     ],
     "responses": {
         204: OpenApiResponse(description="Acknowledged: the messages are collected."),
+        400: BAD_USERNAME,
         401: UNAUTHORIZED,
-        400: OpenApiResponse(FieldErrorsSerializer, description="The username breaks the username rule."),
-        404: OpenApiResponse(DetailSerializer, description="No such lease was given out for this inbox."),
+        404: _detail("No such lease was given out for this inbox."),
         406: NOT_ACCEPTABLE,
-        409: OpenApiResponse(DetailSerializer, description="The lease has ended or was acknowledged already."),
+        409: _detail("The lease has ended or was acknowledged already."),
         503: UNAVAILABLE,
     },
 }

@@ -201,7 +201,16 @@ class InboxSerializer(serializers.Serializer):
 class LeaseRequestSerializer(StrictSerializer):
     """The body of ``POST /chats/<username>/leases``."""
 
-    seconds = BoundedSecondsField(minimum=1, maximum=MAX_LEASE_SECONDS, required=False, default=DEFAULT_LEASE_SECONDS)
+    seconds = BoundedSecondsField(
+        minimum=1,
+        maximum=MAX_LEASE_SECONDS,
+        required=False,
+        default=DEFAULT_LEASE_SECONDS,
+        help_text=(
+            f"How long the lease hides its messages from everyone else, "
+            f"1 to {MAX_LEASE_SECONDS} (default {DEFAULT_LEASE_SECONDS})."
+        ),
+    )
     wait = WaitField()
 
 
