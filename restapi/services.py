@@ -91,22 +91,50 @@ def _always_there() -> bool:
     return False
 
 
-def collect_inbox(*, username: str, recipient_gone: Callable[[], bool] = _always_there) -> Collection:
+class AccessNotGranted(Exception):
+    """The authorization handed to a collect or a lease does not allow reading the inbox."""
+
+
+def _claim_check(username: str, authorization: InboxAuthorization | None) -> dict:
+    """
+    What the collect or lease statement must find of the inbox's claim: the one
+    ``authorization`` was decided on. A claim, rotation or release committed
+    since then makes the statement pick nothing (storage.messages.inbox_batch),
+    as if the request had come a moment later and been refused or found the
+    inbox empty. None: the caller decided nothing, and nothing is checked.
+    """
+    if authorization is None:
+        return {"claim_hash": None, "checked": False}
+    if authorization.username != username or not authorization.allowed:
+        raise AccessNotGranted(username)
+    return {"claim_hash": authorization.token_hash, "checked": True}
+
+
+def collect_inbox(
+    *,
+    username: str,
+    authorization: InboxAuthorization | None = None,
+    recipient_gone: Callable[[], bool] = _always_there,
+) -> Collection:
     """
     Hand out ``username``'s live messages, oldest first, expiring each one as it goes.
+
+    With ``authorization`` (selectors.authorize_inbox), only while the inbox's
+    claim is still the one it was decided on: see ``_claim_check``.
 
     ``recipient_gone`` is asked last, just before the statement that expires the
     messages: a collect whose recipient can no longer receive the answer raises
     :class:`CollectAbandoned` and leaves the inbox as it was.
     """
     limit = settings.CHAT["MAX_COLLECT"]
+    claim = _claim_check(username, authorization)
     if recipient_gone():
         COLLECTS_ABANDONED.inc()
         logger.info("collect of an inbox abandoned: the client closed its connection first; nothing was collected")
         raise CollectAbandoned
     ring = sealing.keyring()
     with _opening_may_undo(ring):
-        collected = _opened(messages.collect_messages(username=username, limit=limit), ring)
+        collected = _opened(messages.collect_messages(username=username, limit=limit, **claim), ring)
     MESSAGES_COLLECTED.inc(len(collected))
     more_waiting = len(collected) == limit and messages.has_live_messages(username=username)
     return Collection(collected, more_waiting)
@@ -135,13 +163,18 @@ def _lease_signer(username: str) -> signing.Signer:
     return signing.Signer(salt=f"restapi.lease:{username}")
 
 
-def lease_inbox(*, username: str, seconds: int) -> Lease:
-    """Hand out ``username``'s collectable messages, oldest first, hidden from everyone else for ``seconds``."""
+def lease_inbox(*, username: str, seconds: int, authorization: InboxAuthorization | None = None) -> Lease:
+    """
+    Hand out ``username``'s collectable messages, oldest first, hidden from everyone
+    else for ``seconds``; with ``authorization``, only while the inbox's claim is
+    still the one it was decided on (``_claim_check``).
+    """
+    claim = _claim_check(username, authorization)
     lease_id = secrets.token_urlsafe(16)
     ring = sealing.keyring()
     with _opening_may_undo(ring):
         leased = leases.lease_messages(
-            username=username, lease_id=lease_id, seconds=seconds, limit=settings.CHAT["MAX_COLLECT"]
+            username=username, lease_id=lease_id, seconds=seconds, limit=settings.CHAT["MAX_COLLECT"], **claim
         )
         opened = _opened(leased.messages, ring)
     if not opened:

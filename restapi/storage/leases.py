@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cache
 
 from restapi.storage import StoredMessage
-from restapi.storage.messages import TABLE, delivery_key, inbox_batch, sealed_bytes
+from restapi.storage.messages import TABLE, claim_parameters, delivery_key, inbox_batch, sealed_bytes
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 
@@ -59,9 +59,16 @@ class LeasedMessages:
     leased_until: datetime | None
 
 
-def lease_messages(*, username: str, lease_id: str, seconds: int, limit: int) -> LeasedMessages:
-    """Lease up to ``limit`` of ``username``'s collectable messages, oldest first, for ``seconds``."""
-    rows = run(statements(dialect()).lease, [lease_id, seconds, username, limit])
+def lease_messages(
+    *, username: str, lease_id: str, seconds: int, limit: int, claim_hash: str | None = None, checked: bool = False
+) -> LeasedMessages:
+    """
+    Lease up to ``limit`` of ``username``'s collectable messages, oldest first, for
+    ``seconds``; nothing when ``checked`` and the inbox's claim digest is no longer
+    ``claim_hash`` (messages.inbox_batch).
+    """
+    claim = claim_parameters(username=username, claim_hash=claim_hash, checked=checked)
+    rows = run(statements(dialect()).lease, [lease_id, seconds, username, *claim, limit])
     if not rows:
         return LeasedMessages([], None)
     leased = [

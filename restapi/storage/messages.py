@@ -56,11 +56,38 @@ def collectable(clock: str) -> str:
 
 
 def inbox_batch(vendor: Dialect) -> str:
-    """The ids of an inbox's collectable messages, oldest first: ``username`` and a limit as parameters."""
+    """
+    The ids of an inbox's collectable messages, oldest first, if its claim is
+    still the one the caller was authorized against.
+
+    Parameters: ``username``, then ``claim_parameters``, then a limit. Who may
+    collect is decided before the statement runs (selectors.authorize_inbox);
+    a claim, rotation or release that commits in between would otherwise let a
+    request collect on a decision that no longer holds, such as a client
+    without a token emptying an inbox claimed a moment before. The statement
+    compares the claim's digest as of its own snapshot with the one the
+    decision saw ('' for an open inbox) and picks nothing when they differ, so
+    the check and the collect happen at one instant.
+    """
     return (
         f"SELECT id FROM {TABLE} WHERE username = %s AND {collectable(vendor.now)} "  # noqa: S608
+        f"AND (%s OR COALESCE((SELECT token_hash FROM {INBOX_TABLE} WHERE username = %s), '') = %s) "
         f"ORDER BY {DELIVERY_ORDER} LIMIT %s"
     )
+
+
+# The digest an open inbox stands for in inbox_batch: no token digest is empty.
+OPEN_INBOX = ""
+
+
+def claim_parameters(*, username: str, claim_hash: str | None, checked: bool) -> list:
+    """
+    The parameters of inbox_batch's claim condition: the statement picks rows
+    only while ``username``'s claim digest is ``claim_hash`` (None: the inbox is
+    open). ``checked`` False skips the comparison, for a caller that made no
+    access decision (a management command or a test).
+    """
+    return [not checked, username, OPEN_INBOX if claim_hash is None else claim_hash]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +148,13 @@ def insert_message(
     return StoredMessage(message_id, username, text, as_datetime(expiration_date), sealed_text)
 
 
-def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
+def collect_messages(
+    *, username: str, limit: int, claim_hash: str | None = None, checked: bool = False
+) -> list[StoredMessage]:
     """
     Hand out up to ``limit`` of ``username``'s live messages, oldest first, and
-    expire them, in one statement.
+    expire them, in one statement; nothing when ``checked`` and the inbox's
+    claim digest is no longer ``claim_hash`` (see inbox_batch).
 
     A row qualifies only while ``collected_at`` is NULL, and the statement locks
     every row it picks. A concurrent collector passes over a row that is locked;
@@ -133,7 +163,8 @@ def collect_messages(*, username: str, limit: int) -> list[StoredMessage]:
     clause of a row that changed under it), which fails. So a message is never
     returned twice, whatever the clocks of the two transactions say.
     """
-    rows = run(statements(dialect()).collect, [username, limit])
+    claim = claim_parameters(username=username, claim_hash=claim_hash, checked=checked)
+    rows = run(statements(dialect()).collect, [username, *claim, limit])
     collected = [
         StoredMessage(message_id, username, text, as_datetime(expiry), sealed_bytes(sealed), as_datetime(created_at))
         for message_id, text, sealed, expiry, created_at in rows

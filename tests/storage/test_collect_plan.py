@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from restapi.models import Message
-from restapi.storage.messages import statements
+from restapi.storage.messages import claim_parameters, statements
 from restapi.storage.sql import POSTGRESQL
 from tests.support.postgres import PostgresCluster
 
@@ -30,7 +30,8 @@ def scratch(private_postgres: PostgresCluster) -> Iterator[psycopg.Connection]:
         try:
             conn.execute(f"CREATE TABLE scratch.{TABLE} (LIKE public.{TABLE} INCLUDING ALL)")
             conn.execute(f"ALTER TABLE scratch.{TABLE} SET (autovacuum_enabled = false)")
-            conn.execute("SET search_path = scratch")
+            # The claims table the collect consults stays the real (empty) one.
+            conn.execute("SET search_path = scratch, public")
             yield conn
         finally:
             conn.execute("DROP SCHEMA scratch CASCADE")
@@ -39,10 +40,11 @@ def scratch(private_postgres: PostgresCluster) -> Iterator[psycopg.Connection]:
 def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[int, list[str]]:
     """Run the service's collect statement for ``username``; the pages it touched and the texts it returned."""
     conn.execute("BEGIN")
-    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statements(POSTGRESQL).collect, [username, 100])
+    parameters = [username, *claim_parameters(username=username, claim_hash=None, checked=True), 100]
+    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statements(POSTGRESQL).collect, parameters)
     (report,) = plan.fetchone()[0]
     conn.execute("ROLLBACK")
-    collected = conn.execute(statements(POSTGRESQL).collect, [username, 100]).fetchall()
+    collected = conn.execute(statements(POSTGRESQL).collect, parameters).fetchall()
     top = report["Plan"]
     return top["Shared Hit Blocks"] + top["Shared Read Blocks"], [row[1] for row in collected]
 
