@@ -1,7 +1,8 @@
 """
 The TLS site (deploy/nginx/ephemeral-messages-tls.conf) with the service at TLS=1,
-on a certificate the test makes with openssl: HTTPS served, plain HTTP to the
-site's name redirected, probes by address still answered over plain HTTP.
+on a certificate the test makes with openssl: HTTPS served over TLS 1.2 and 1.3
+and refused over 1.0 and 1.1, plain HTTP to the site's name redirected, probes
+by address still answered over plain HTTP.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from tests.deploy.conftest import deployed
 from tests.hardening.http import Answer, call
 from tests.support.nginx import TLS_SITE, RunningNginx
+from tests.support.processes import free_port, wait_for_port
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -98,6 +100,53 @@ def test_only_modern_protocols_are_offered(site: TlsSite) -> None:
             context.wrap_socket(raw, server_hostname=NAME) as tls,
         ):
             assert tls.version() == version
+
+
+def legacy_context(site: TlsSite, version: ssl.TLSVersion) -> ssl.SSLContext:
+    """
+    A client that offers only ``version``: OpenSSL 3 disables TLS 1.0/1.1 below
+    security level 0 on the client too, so the client lowers its level to be able
+    to ask; whatever refuses it then is the server.
+    """
+    context = site.context(minimum_version=version, maximum_version=version)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
+# Python warns that the old versions are deprecated, which is what the test is about.
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1], ids=["TLS 1.0", "TLS 1.1"])
+def test_old_protocols_are_refused_by_the_site(site: TlsSite, version: ssl.TLSVersion) -> None:
+    # The client can speak the old protocol: a server that allows it completes the handshake.
+    assert legacy_server_handshake(site, legacy_context(site, version)) == version.name.replace("_", ".")
+    with (
+        socket.create_connection(("127.0.0.1", site.nginx.https_port), timeout=10) as raw,
+        pytest.raises(ssl.SSLError) as refused,
+    ):
+        legacy_context(site, version).wrap_socket(raw, server_hostname=NAME)
+    # The server's protocol_version alert, not a failure of the client's own.
+    assert "TLSV1_ALERT_PROTOCOL_VERSION" in str(refused.value)
+
+
+def legacy_server_handshake(site: TlsSite, context: ssl.SSLContext) -> str:
+    """The protocol ``context`` agrees on with an ``openssl s_server`` that allows every version."""
+    port = free_port()
+    key = site.certificate.parent / "key.pem"
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", str(port), "-cert", str(site.certificate), "-key", str(key),
+         "-cipher", "DEFAULT:@SECLEVEL=0", "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=NAME) as tls,
+        ):
+            return tls.version() or ""
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_a_name_the_site_does_not_serve_gets_no_handshake(site: TlsSite) -> None:
