@@ -25,17 +25,12 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 from datetime import datetime
 
 import redis
-from django.conf import settings
 
 from restapi.storage import StoredMessage
-from restapi.storage.per_process import per_process
-from restapi.storage.redis_client import Attempt, Outcome, RedisGuard, connect, key
-
-logger = logging.getLogger(__name__)
+from restapi.storage.redis_client import Attempt, GuardedStore, Outcome, key, per_process_store
 
 # Settled entries never change, so this only bounds memory and how long a
 # purged message can still be shown.
@@ -92,17 +87,10 @@ class NoHotStore:
         return Attempt(Outcome.DONE, False)
 
 
-class RedisHotStore:
+class RedisHotStore(GuardedStore):
     available = True
-
-    def __init__(self, url: str, *, timeout: float) -> None:
-        client = connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"])
-        self._redis = RedisGuard(
-            client,
-            store="hot store",
-            fallback="answering from the database alone",
-            logger=logger,
-        )
+    store = "hot store"
+    fallback = "answering from the database alone"
 
     def get(self, message_id: int) -> Attempt[StoredMessage]:
         """The cached message (``value`` None on a miss)."""
@@ -146,10 +134,5 @@ class RedisHotStore:
         return self._redis.call("ping", lambda client: client.ping())
 
 
-@per_process
-def hot_store() -> RedisHotStore | NoHotStore:
-    """The process's hot store, made from ``settings.CHAT['REDIS_URL']``."""
-    url = settings.CHAT["REDIS_URL"]
-    if not url:
-        return NoHotStore()
-    return RedisHotStore(url, timeout=settings.CHAT["REDIS_TIMEOUT"])
+# The process's hot store, or none in the embedded mode.
+hot_store = per_process_store(RedisHotStore, NoHotStore)

@@ -16,20 +16,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import redis
+from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from restapi.storage.deployment import deployment_id
+from restapi.storage.per_process import per_process
 
 SUSPEND_SECONDS = 1.0
 KEY_ROOT = "ephemeral"
 
 T = TypeVar("T")
+S = TypeVar("S", bound="GuardedStore")
+D = TypeVar("D")
 
 
 def connect(url: str, *, timeout: float, cluster: bool = False) -> redis.Redis | ClusterOnFirstUse:
@@ -150,3 +154,41 @@ class RedisGuard:
                 SUSPEND_SECONDS,
             )
             return Attempt(Outcome.FAILED)
+
+
+class GuardedStore:
+    """
+    A store on Redis whose every call goes through one :class:`RedisGuard` of
+    its own, so that a failure suspends this store only; a subclass names
+    itself and what its callers fall back to, for the log.
+    """
+
+    store: ClassVar[str]
+    fallback: ClassVar[str]
+    # Whether REDIS_CLUSTER applies. Pub/sub does not need it: a PUBLISH reaches the subscribers of every node.
+    follows_cluster: ClassVar[bool] = True
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        cluster = self.follows_cluster and settings.CHAT["REDIS_CLUSTER"]
+        self._redis = RedisGuard(
+            connect(url, timeout=timeout, cluster=cluster),
+            store=self.store,
+            fallback=self.fallback,
+            logger=logging.getLogger(type(self).__module__),
+        )
+
+
+def per_process_store(on_redis: type[S], without_redis: Callable[[], D]) -> Callable[[], S | D]:
+    """
+    The factory of a process's store: ``on_redis`` on ``settings.CHAT['REDIS_URL']``,
+    or ``without_redis()`` when none is set; made once, and again when the settings change.
+    """
+
+    @per_process
+    def make() -> S | D:
+        chat = settings.CHAT
+        if not chat["REDIS_URL"]:
+            return without_redis()
+        return on_redis(chat["REDIS_URL"], timeout=chat["REDIS_TIMEOUT"])
+
+    return make

@@ -11,19 +11,13 @@ decides what an unknown count means.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Protocol
 
-from django.conf import settings
-
 from restapi.models import ThrottleWindow
-from restapi.storage.per_process import per_process
-from restapi.storage.redis_client import RedisGuard, connect, key
+from restapi.storage.redis_client import GuardedStore, key, per_process_store
 from restapi.storage.sql import run
-
-logger = logging.getLogger(__name__)
 
 # Ended windows of the database counter are deleted this often per process, at most this many at a time.
 CLEANUP_INTERVAL_SECONDS = 60.0
@@ -35,16 +29,11 @@ class WindowCounter(Protocol):
         """Count one request of ``client`` in the window ending at ``window_end``; the new count, or None."""
 
 
-class RedisWindowCounter:
+class RedisWindowCounter(GuardedStore):
     """One key per client and window, expiring with its window."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
-        self._redis = RedisGuard(
-            connect(url, timeout=timeout, cluster=settings.CHAT["REDIS_CLUSTER"]),
-            store="throttle counter",
-            fallback="requests are not throttled",
-            logger=logger,
-        )
+    store = "throttle counter"
+    fallback = "requests are not throttled"
 
     def increment(self, client: str, window_end: int) -> int | None:
         name = key("throttle", client, window_end)
@@ -94,10 +83,5 @@ class DatabaseWindowCounter:
         run(self._CLEANUP, [int(time.time()), CLEANUP_BATCH])
 
 
-@per_process
-def window_counter() -> WindowCounter:
-    """The process's counter: Redis when ``REDIS_URL`` is set, else the database."""
-    url = settings.CHAT["REDIS_URL"]
-    if url:
-        return RedisWindowCounter(url, timeout=settings.CHAT["REDIS_TIMEOUT"])
-    return DatabaseWindowCounter()
+# The process's counter: Redis when ``REDIS_URL`` is set, else the database.
+window_counter = per_process_store(RedisWindowCounter, DatabaseWindowCounter)

@@ -24,10 +24,8 @@ from contextlib import asynccontextmanager, suppress
 
 import redis
 import redis.asyncio
-from django.conf import settings
 
-from restapi.storage.per_process import per_process
-from restapi.storage.redis_client import SUSPEND_SECONDS, Attempt, Outcome, RedisGuard, connect, key
+from restapi.storage.redis_client import SUSPEND_SECONDS, Attempt, GuardedStore, Outcome, key, per_process_store
 
 logger = logging.getLogger(__name__)
 
@@ -255,16 +253,12 @@ def all_hubs() -> list[InboxHub | NoHub]:
     return list(_HUBS.values())
 
 
-class Announcer:
-    """Publishes wake-ups under the Redis failure policy (``RedisGuard``)."""
+class Announcer(GuardedStore):
+    """Publishes wake-ups."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
-        self._redis = RedisGuard(
-            connect(url, timeout=timeout),
-            store="wake-ups",
-            fallback="waiters find new messages by polling",
-            logger=logger,
-        )
+    store = "wake-ups"
+    fallback = "waiters find new messages by polling"
+    follows_cluster = False
 
     def announce(self, username: str) -> Attempt[int]:
         """Wake the waiters of ``username``'s inbox, on every host."""
@@ -279,10 +273,5 @@ class NoAnnouncer:
         return Attempt(Outcome.DONE, 0)
 
 
-@per_process
-def announcer() -> Announcer | NoAnnouncer:
-    """The process's publisher of wake-ups, made from ``settings.CHAT['REDIS_URL']``."""
-    url = settings.CHAT["REDIS_URL"]
-    if not url:
-        return NoAnnouncer()
-    return Announcer(url, timeout=settings.CHAT["REDIS_TIMEOUT"])
+# The process's publisher of wake-ups.
+announcer = per_process_store(Announcer, NoAnnouncer)
