@@ -189,7 +189,7 @@
     }
     let collected;
     try {
-      collected = await callApi("GET", "/chats/" + encodeURIComponent(username), undefined, undefined, collectForm.elements.token.value.trim());
+      collected = await callApi("GET", "/chats/" + encodeURIComponent(username), undefined, undefined, document.getElementById("collect-token").value.trim());
     } catch (error) {
       showUnreachable("collect");
       return;
@@ -237,6 +237,7 @@
   const watchStop = document.getElementById("watch-stop");
   const watchState = document.getElementById("watch-state");
   const watchList = document.getElementById("watch-messages");
+  const watchToken = document.getElementById("watch-token");
   let watching = null;
 
   function setWatchState(state, text) {
@@ -255,7 +256,9 @@
     });
   }
 
-  async function watchInbox(username, session) {
+  // The token is read from its field once, when watching starts, and kept only
+  // in this closure for the requests that need it: never in a URL or in storage.
+  async function watchInbox(username, token, session) {
     const inbox = "/chats/" + encodeURIComponent(username);
     let retryIn = 1000;
     while (!session.stopped) {
@@ -263,7 +266,11 @@
       let leased;
       try {
         leased = await callApi(
-          "POST", inbox + "/leases", { seconds: WATCH_LEASE_SECONDS, wait: WATCH_WAIT_SECONDS }, session.controller.signal
+          "POST",
+          inbox + "/leases",
+          { seconds: WATCH_LEASE_SECONDS, wait: WATCH_WAIT_SECONDS },
+          session.controller.signal,
+          token
         );
       } catch (error) {
         if (session.stopped) return;
@@ -281,7 +288,10 @@
       retryIn = 1000;
       if (leased.status !== 201 && leased.status !== 200) {
         stopWatching();
-        showErrors(watchForm, "watch", leased.status === 404 ? { username: [leased.data.detail] } : leased.data, leased);
+        let errors = leased.data;
+        if (leased.status === 404) errors = { username: [leased.data.detail] };
+        if (leased.status === 401) errors = { token: [leased.data.detail] };
+        showErrors(watchForm, "watch", errors, leased);
         return;
       }
       if (leased.status === 200) continue;
@@ -293,7 +303,7 @@
       try {
         // Shown, so acknowledged: the messages are expired now. Not tied to
         // Stop: what is on screen is acknowledged even if Stop comes first.
-        await callApi("DELETE", inbox + "/leases/" + encodeURIComponent(leased.data.lease));
+        await callApi("DELETE", inbox + "/leases/" + encodeURIComponent(leased.data.lease), undefined, undefined, token);
       } catch (error) {
         // Unacknowledged, they return to the inbox when the lease ends.
       }
@@ -309,6 +319,7 @@
     watchStop.hidden = true;
     watchStart.hidden = false;
     watchForm.elements.username.disabled = false;
+    watchToken.disabled = false;
   }
 
   watchForm.addEventListener("submit", function (event) {
@@ -329,7 +340,8 @@
     watchStart.hidden = true;
     watchStop.hidden = false;
     watchForm.elements.username.disabled = true;
-    watchInbox(username, watching);
+    watchToken.disabled = true;
+    watchInbox(username, watchToken.value.trim(), watching);
   });
 
   watchStop.addEventListener("click", function () {
@@ -352,7 +364,7 @@
     }
     let found;
     try {
-      found = await callApi("GET", "/chat/" + id, undefined, undefined, lookupForm.elements.token.value.trim());
+      found = await callApi("GET", "/chat/" + id, undefined, undefined, document.getElementById("lookup-token").value.trim());
     } catch (error) {
       showUnreachable("lookup");
       return;
