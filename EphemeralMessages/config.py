@@ -8,10 +8,9 @@ raises ``ImproperlyConfigured`` with a message that starts with the variable's
 name, so the process stops before it serves a single request. A blank value
 counts as unset.
 
-A new variable is one line in :func:`load` read through :class:`Environment`
-(or a small ``_name(env)`` function beside the others when it needs more than
-one type and a range, as ``DATABASE_URL`` does), one field of :class:`Config`,
-one row in README's table and one case in tests/test_config.py.
+A new variable is one line in :func:`load` (or in the group of related
+settings it belongs to) read through :class:`Environment`, one field of
+:class:`Config`, one row in README's table and one case in tests/test_config.py.
 """
 
 from __future__ import annotations
@@ -77,37 +76,30 @@ class Config:
     sentry_traces_sample_rate: float
 
 
-class _MappingEnv(Env):
-    """environs' parsers over a given mapping instead of ``os.environ``; a blank value counts as unset."""
+class Environment(Env):
+    """
+    environs' parsers (marshmallow's fields and validators) over one set of
+    variables, ``os.environ`` by default; a blank value counts as unset. Each
+    read below turns a failure into an ``ImproperlyConfigured`` whose message
+    starts with the variable's name.
+    """
 
-    def __init__(self, source: Mapping[str, str]) -> None:
+    def __init__(self, source: Mapping[str, str] | None = None) -> None:
         super().__init__(eager=True)
-        self._source = source
+        self.source = os.environ if source is None else source
 
     def _get_value(self, env_key: str, default: Any) -> Any:
-        value = self._source.get(env_key)
+        value = self.source.get(env_key)
         if value is None or not value.strip():
             return default
         return value.strip()
 
-
-class Environment:
-    """
-    Typed reads of one set of variables. environs (with marshmallow's fields and
-    validators) parses and checks each value; a failure becomes an
-    ``ImproperlyConfigured`` whose message starts with the variable's name.
-    """
-
-    def __init__(self, source: Mapping[str, str] | None = None) -> None:
-        self.source = os.environ if source is None else source
-        self._env = _MappingEnv(self.source)
-
     def text(self, name: str, default: str | None = None) -> str | None:
-        return self._read(self._env.str, name, default)
+        return self._read(self.str, name, default)
 
     def boolean(self, name: str, default: bool) -> bool:
         return self._read(
-            self._env.bool,
+            self.bool,
             name,
             default,
             truthy=_TRUE,
@@ -116,26 +108,10 @@ class Environment:
         )
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        return self._read(
-            self._env.int,
-            name,
-            default,
-            validate=Range(min=minimum, max=maximum, error=f"must be {bounds}, got {{input}}."),
-            error_messages={"invalid": "expected a whole number, got {input!r}."},
-        )
+        return self._bounded(self.int, name, default, minimum, maximum, expected="a whole number")
 
     def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
-        return self._read(
-            self._env.float,
-            name,
-            default,
-            validate=Range(min=minimum, max=maximum, error=f"must be between {minimum} and {maximum}, got {{input}}."),
-            error_messages={
-                "invalid": "expected a number, got {input!r}.",
-                "special": "expected a number, got {input!r}.",
-            },
-        )
+        return self._bounded(self.float, name, default, minimum, maximum, expected="a number")
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
         """One of ``choices`` (written in the case they are returned in), in any case."""
@@ -146,12 +122,12 @@ class Environment:
         return value
 
     def csv(self, name: str, default: Sequence[str]) -> list[str]:
-        items = self._read(self._env.list, name, list(default))
+        items = self._read(self.list, name, list(default))
         return [item.strip() for item in items if item.strip()]
 
     def directory(self, name: str, default: Path | None) -> Path | None:
         """An absolute folder path, created if missing."""
-        path = self._read(self._env.path, name, default)
+        path = self._read(self.path, name, default)
         if path is default:
             return path
         path = path.expanduser()
@@ -160,9 +136,32 @@ class Environment:
         _make_directory(name, path)
         return path
 
+    def parsed(self, name: str, default: str | None, parse: Callable[[str], _T]) -> _T | None:
+        """``parse(value)``; the message of a ValueError it raises follows the variable's name."""
+        raw = self.text(name, default)
+        if raw is None:
+            return None
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+
     def is_blank(self, name: str) -> bool:
         """Set, but to nothing but white space."""
         return name in self.source and not self.source[name].strip()
+
+    def _bounded(
+        self, parse: Callable[..., _T], name: str, default: Any, minimum: Any, maximum: Any, *, expected: str
+    ) -> _T:
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        return self._read(
+            parse,
+            name,
+            default,
+            validate=Range(min=minimum, max=maximum, error=f"must be {bounds}, got {{input}}."),
+            # marshmallow names no input in "special" (NaN and infinities, which no setting takes).
+            error_messages={"invalid": f"expected {expected}, got {{input!r}}.", "special": f"expected {expected}."},
+        )
 
     @staticmethod
     def _read(parse: Callable[..., _T], name: str, default: Any, **kwargs: Any) -> _T:
@@ -178,14 +177,6 @@ def _make_directory(name: str, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ImproperlyConfigured(f"{name}: cannot create {path}: {exc.strerror}.") from None
-
-
-def parse_throttle_rate(name: str, raw: str) -> str:
-    """Validate a rate such as ``100/day`` or ``5/min``; return it normalised."""
-    try:
-        return normalise_rate(raw)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def _database(env: Environment, data_dir: Path) -> tuple[dict[str, Any], bool]:
@@ -298,10 +289,7 @@ def _embedded_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _encryption_keys(env: Environment) -> list[tuple[str, bytes]] | None:
-    raw = env.text("CHAT_ENCRYPTION_KEYS")
-    if raw is None:
-        return None
+def _encryption_keys(raw: str) -> list[tuple[str, bytes]]:
     # Imported here: the key grammar lives beside the cipher that uses the keys.
     from restapi.sealing import parse_keys
 
@@ -329,20 +317,63 @@ def _metrics_dir(env: Environment) -> Path | None:
     return env.directory("PROMETHEUS_MULTIPROC_DIR", None)
 
 
-def _sentry_dsn(env: Environment) -> str | None:
-    dsn = env.text("SENTRY_DSN")
-    if dsn is None:
-        return None
+def _sentry_dsn(dsn: str) -> str:
     # Imported here: only a deployment that reports to Sentry needs the SDK loaded.
     from sentry_sdk.utils import BadDsn, Dsn
 
     try:
         Dsn(dsn)
     except BadDsn as exc:
-        raise ImproperlyConfigured(
-            f"SENTRY_DSN: not a Sentry DSN ({exc}); expected https://<key>@<host>/<project>."
-        ) from None
+        raise ValueError(f"not a Sentry DSN ({exc}); expected https://<key>@<host>/<project>.") from None
     return dsn
+
+
+def _redis(env: Environment) -> dict[str, Any]:
+    url = env.text("REDIS_URL")
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL: expected a redis://, rediss:// or unix:// URL, got {url!r}.")
+    cluster = env.boolean("REDIS_CLUSTER", False)
+    if cluster and (url is None or url.startswith("unix://")):
+        raise ImproperlyConfigured(
+            "REDIS_CLUSTER: needs REDIS_URL to name one node of the cluster as redis://host:port "
+            f"(or rediss://), got {url!r}."
+        )
+    timeout = env.number("REDIS_TIMEOUT", 0.1, minimum=0.001, maximum=5.0)
+    return {"redis_url": url, "redis_cluster": cluster, "redis_timeout": timeout}
+
+
+def _limits(env: Environment) -> dict[str, Any]:
+    """The contract's limits: how long a message lives and is kept, how large it may be, how much one call does."""
+    max_timeout = env.integer("CHAT_MAX_TIMEOUT", ONE_YEAR_SECONDS, minimum=1, maximum=100 * ONE_YEAR_SECONDS)
+    default_timeout = env.integer("CHAT_DEFAULT_TIMEOUT", 60, minimum=0)
+    if default_timeout > max_timeout:
+        raise ImproperlyConfigured(
+            f"CHAT_DEFAULT_TIMEOUT: must not exceed CHAT_MAX_TIMEOUT ({max_timeout}), got {default_timeout}."
+        )
+    return {
+        "default_timeout": default_timeout,
+        "max_timeout": max_timeout,
+        "max_text_length": env.integer("CHAT_MAX_TEXT_LENGTH", 512, minimum=1, maximum=16384),
+        "max_body_bytes": env.integer("CHAT_MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024),
+        "max_collect": env.integer("CHAT_MAX_COLLECT", 1000, minimum=1, maximum=100_000),
+        # The longest ?wait= (and lease wait) accepted; lower it when a proxy in front times out sooner.
+        "max_wait": env.integer("CHAT_MAX_WAIT", 60, minimum=0, maximum=60),
+        "retention_days": env.integer("CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
+    }
+
+
+def _logging(env: Environment) -> dict[str, Any]:
+    log_file = Path(env.text("LOG_FILE", "chat_server.log")).expanduser()
+    if not log_file.is_absolute():
+        log_file = BASE_DIR / log_file
+    if not log_file.parent.is_dir():
+        raise ImproperlyConfigured(f"LOG_FILE: the folder {log_file.parent} does not exist.")
+    return {
+        "log_file": log_file,
+        "log_level": env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+        "log_rotation": env.choice("LOG_ROTATION", "size", ["size", "external"]),
+        "log_format": env.choice("LOG_FORMAT", "text", ["text", "json"]),
+    }
 
 
 def load(source: Mapping[str, str] | None = None) -> Config:
@@ -363,29 +394,6 @@ def load(source: Mapping[str, str] | None = None) -> Config:
             "(a comma-separated list of the host names the service answers to)."
         )
 
-    redis_url = env.text("REDIS_URL")
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(f"REDIS_URL: expected a redis://, rediss:// or unix:// URL, got {redis_url!r}.")
-    redis_cluster = env.boolean("REDIS_CLUSTER", False)
-    if redis_cluster and (redis_url is None or redis_url.startswith("unix://")):
-        raise ImproperlyConfigured(
-            "REDIS_CLUSTER: needs REDIS_URL to name one node of the cluster as redis://host:port "
-            f"(or rediss://), got {redis_url!r}."
-        )
-
-    max_timeout = env.integer("CHAT_MAX_TIMEOUT", ONE_YEAR_SECONDS, minimum=1, maximum=100 * ONE_YEAR_SECONDS)
-    default_timeout = env.integer("CHAT_DEFAULT_TIMEOUT", 60, minimum=0)
-    if default_timeout > max_timeout:
-        raise ImproperlyConfigured(
-            f"CHAT_DEFAULT_TIMEOUT: must not exceed CHAT_MAX_TIMEOUT ({max_timeout}), got {default_timeout}."
-        )
-
-    log_file = Path(env.text("LOG_FILE", "chat_server.log")).expanduser()
-    if not log_file.is_absolute():
-        log_file = BASE_DIR / log_file
-    if not log_file.parent.is_dir():
-        raise ImproperlyConfigured(f"LOG_FILE: the folder {log_file.parent} does not exist.")
-
     return Config(
         debug=debug,
         secret_key=secret_key,
@@ -393,34 +401,20 @@ def load(source: Mapping[str, str] | None = None) -> Config:
         data_dir=data_dir,
         database=database,
         embedded=embedded,
-        redis_url=redis_url,
-        redis_cluster=redis_cluster,
-        redis_timeout=env.number("REDIS_TIMEOUT", 0.1, minimum=0.001, maximum=5.0),
-        default_timeout=default_timeout,
-        max_timeout=max_timeout,
-        max_text_length=env.integer("CHAT_MAX_TEXT_LENGTH", 512, minimum=1, maximum=16384),
-        max_body_bytes=env.integer("CHAT_MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024),
-        max_collect=env.integer("CHAT_MAX_COLLECT", 1000, minimum=1, maximum=100_000),
-        # The longest ?wait= (and lease wait) accepted; lower it when a proxy in front times out sooner.
-        max_wait=env.integer("CHAT_MAX_WAIT", 60, minimum=0, maximum=60),
-        throttle_rate=parse_throttle_rate("CHAT_THROTTLE_RATE", env.text("CHAT_THROTTLE_RATE", "100/day")),
-        read_throttle_rate=parse_throttle_rate(
-            "CHAT_READ_THROTTLE_RATE", env.text("CHAT_READ_THROTTLE_RATE", "600/min")
-        ),
-        encryption_keys=_encryption_keys(env),
+        **_redis(env),
+        **_limits(env),
+        throttle_rate=env.parsed("CHAT_THROTTLE_RATE", "100/day", normalise_rate),
+        read_throttle_rate=env.parsed("CHAT_READ_THROTTLE_RATE", "600/min", normalise_rate),
+        encryption_keys=env.parsed("CHAT_ENCRYPTION_KEYS", None, _encryption_keys),
         trusted_proxies=_trusted_proxies(env),
-        retention_days=env.integer("CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
-        log_file=log_file,
-        log_level=env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+        **_logging(env),
         tls=env.boolean("TLS", False),
         hsts_seconds=env.integer("HSTS_SECONDS", ONE_YEAR_SECONDS, minimum=0, maximum=2 * ONE_YEAR_SECONDS),
         hsts_include_subdomains=env.boolean("HSTS_INCLUDE_SUBDOMAINS", True),
         hsts_preload=env.boolean("HSTS_PRELOAD", False),
-        log_rotation=env.choice("LOG_ROTATION", "size", ["size", "external"]),
-        log_format=env.choice("LOG_FORMAT", "text", ["text", "json"]),
         static_root=env.directory("STATIC_ROOT", BASE_DIR / "EphemeralMessages" / "static"),
         metrics_dir=_metrics_dir(env),
-        sentry_dsn=_sentry_dsn(env),
+        sentry_dsn=env.parsed("SENTRY_DSN", None, _sentry_dsn),
         sentry_environment=env.text("SENTRY_ENVIRONMENT", "production"),
         sentry_traces_sample_rate=env.number("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0),
     )

@@ -95,6 +95,7 @@ def test_debug_is_only_on_when_asked(load):
         ({"REDIS_CLUSTER": "sometimes", "REDIS_URL": "redis://r1:7000"}, "REDIS_CLUSTER"),
         ({"REDIS_TIMEOUT": "soon"}, "REDIS_TIMEOUT"),
         ({"REDIS_TIMEOUT": "30"}, "REDIS_TIMEOUT"),
+        ({"REDIS_TIMEOUT": "nan"}, "REDIS_TIMEOUT"),
         ({"CHAT_DEFAULT_TIMEOUT": "-1"}, "CHAT_DEFAULT_TIMEOUT"),
         ({"CHAT_DEFAULT_TIMEOUT": "61", "CHAT_MAX_TIMEOUT": "60"}, "CHAT_DEFAULT_TIMEOUT"),
         ({"CHAT_MAX_TIMEOUT": "0"}, "CHAT_MAX_TIMEOUT"),
