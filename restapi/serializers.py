@@ -250,3 +250,57 @@ class CollectedMessageSerializer(serializers.Serializer):
     def to_representation(self, instance: StoredMessage) -> dict[str, Any]:
         # As MessageSerializer.to_representation: the declared fields, written directly.
         return {"id": instance.id, "text": instance.text}
+
+
+# Bodies the views, DRF's exception handler and restapi.middleware write
+# directly; these serializers describe their shape for the API schema.
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, in words a client developer can act on.")
+
+
+class RequestIdDetailSerializer(DetailSerializer):
+    request_id = serializers.CharField(help_text="The request id, also in the X-Request-ID header and the log.")
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """Each invalid field, named, with what is wrong with it; an unknown field is named too."""
+
+    username = serializers.ListField(child=serializers.CharField(), required=False)
+    text = serializers.ListField(child=serializers.CharField(), required=False)
+    timeout = serializers.ListField(child=serializers.CharField(), required=False)
+    wait = serializers.ListField(child=serializers.CharField(), required=False)
+    seconds = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class CreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The new message's id; GET /chat/{id} reads it.")
+
+
+class EndpointSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    url = serializers.CharField()
+
+
+class EndpointsSerializer(serializers.Serializer):
+    send = EndpointSerializer()
+    read = EndpointSerializer()
+    collect = EndpointSerializer()
+
+
+class ApiRootSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    endpoints = EndpointsSerializer()
+    docs = serializers.URLField(help_text="This API's documentation page.")
+    schema = serializers.URLField(help_text="This API's OpenAPI 3 schema.")
+
+
+class LeaseSerializer(serializers.Serializer):
+    lease = serializers.CharField(
+        allow_null=True, help_text="The lease's opaque id, to acknowledge it with; null when nothing was leased."
+    )
+    expires_at = serializers.CharField(
+        allow_null=True, help_text="When the lease ends (UTC) unless acknowledged; null when nothing was leased."
+    )
+    messages = CollectedMessageSerializer(many=True, help_text="The leased messages, oldest first.")
