@@ -86,6 +86,16 @@ accesslog = "-"
 access_log_format = '%(h)s "%({x-forwarded-for}i)s" "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 
+# gunicorn's parsing limits, at their maxima, so that they are never what refuses a
+# request: nginx refuses first (large_client_header_buffers 4 4k in the site), with
+# a JSON answer, where gunicorn's own refusal is an HTML page. With the defaults
+# (4094 bytes of request line, 100 headers) a request line of 4 to 8 KiB or a
+# request with 101 small headers passed nginx and got gunicorn's HTML 414 or 431.
+# gunicorn listens on the loopback only, behind nginx.
+limit_request_line = 8190
+limit_request_fields = 32768
+limit_request_field_size = 8190
+
 # No control socket (gunicornc). gunicorn's default path is one per user
 # ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl), so every master
 # of that user on the host would take it over in turn: the regular and the

@@ -95,6 +95,23 @@ def test_errors_nginx_answers_itself_are_json_without_a_version(site: Site) -> N
     assert "x-request-id" in own.headers
 
 
+def test_requests_at_the_parsing_limits_get_json_never_an_html_page(site: Site) -> None:
+    # A request line of 4 to 8 KiB, or more than 100 headers, used to pass nginx
+    # and get gunicorn's own HTML 414 or 431.
+    assert_nginx_json_error(site.call("GET", "/chat/1?p=" + "a" * 5000), 414)
+    assert_nginx_json_error(site.call("GET", "/chats/ann?wait=1&p=" + "a" * 5000), 414)
+    # A header over the limit: nginx's 494, sent as 400.
+    assert_nginx_json_error(site.call("GET", "/chats/ann", headers={"X-Long": "a" * 9000}), 400)
+    assert_nginx_json_error(site.call("GET", "/chats/ann", headers={"X-Long": "a" * 5000}), 400)
+    # Many small headers within nginx's limits are the service's to answer.
+    many = site.call("GET", "/chat/987654321", headers={f"X-Header-{n}": "1" for n in range(300)})
+    assert many.status == 404
+    assert many.json()["detail"] == "No message with id 987654321."
+    # Just under the limit, the service answers.
+    near = site.call("GET", "/chat/987654321?p=" + "a" * 3900)
+    assert (near.status, near.headers["content-type"]) == (404, "application/json")
+
+
 def test_a_gunicorn_that_does_not_answer_is_a_json_502(nginx: str, tmp_path: Path) -> None:
     with running_site(nginx, tmp_path / "nginx", upstream_port=free_port(), static_root=tmp_path) as running:
         answer = call(f"http://127.0.0.1:{running.port}", "GET", "/chat/1", source_address=REMOTE)
