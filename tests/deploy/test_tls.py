@@ -154,6 +154,30 @@ def test_a_name_the_site_does_not_serve_gets_no_handshake(site: TlsSite) -> None
         site.https("GET", "/health", server_name="other.example")
 
 
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /chats/tls HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+        b"GET http://other.example/chats/tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /chats/tls HTTP/1.0\r\n\r\n",
+    ],
+    ids=["Host header", "absolute URI", "no Host"],
+)
+def test_another_host_asked_for_after_the_handshake_gets_a_json_refusal(site: TlsSite, request_head: bytes) -> None:
+    with (
+        socket.create_connection(("127.0.0.1", site.nginx.https_port), timeout=10) as raw,
+        site.context().wrap_socket(raw, server_hostname=NAME) as tls,
+    ):
+        tls.sendall(request_head)
+        received = b""
+        while chunk := tls.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split()[1] == b"421"
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["detail"] == "This server does not serve the host name in the request."
+
+
 def test_plain_http_to_the_site_is_redirected_to_https(site: TlsSite) -> None:
     answer = site.http("/chat/1?x=1", host=NAME)
     assert answer.status == 301
