@@ -43,16 +43,19 @@ BAD_REQUEST = PolymorphicProxySerializer(
 )
 
 
-def _header(name: str, *codes: int, description: str, enum: list[str] | None = None) -> OpenApiParameter:
+def _header(
+    name: str, *codes: int, description: str, enum: list[str] | None = None, kind: OpenApiTypes = OpenApiTypes.STR
+) -> OpenApiParameter:
     """A response header sent with the answers of ``codes``."""
-    kind = OpenApiTypes.INT if name == "Retry-After" else OpenApiTypes.STR
     return OpenApiParameter(
         name, kind, OpenApiParameter.HEADER, response=list(codes), enum=enum, description=description
     )
 
 
 def _retry_after(*codes: int, why: str) -> OpenApiParameter:
-    return _header("Retry-After", *codes, description=f"Seconds to wait before trying again ({why}).")
+    return _header(
+        "Retry-After", *codes, kind=OpenApiTypes.INT, description=f"Seconds to wait before trying again ({why})."
+    )
 
 
 def _no_store(*codes: int, why: str) -> OpenApiParameter:
