@@ -17,9 +17,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 
 from restapi.authentication import CHALLENGE
-from restapi.schema.fields import decimal_up_to, username_schema, wait_description
+from restapi.schema.fields import digits_within, username_schema, wait_description
 from restapi.serializers import (
-    TIMEOUT_MAX_DIGITS,
     ApiRootSerializer,
     ClaimedInboxSerializer,
     ClaimSerializer,
@@ -201,11 +200,7 @@ COLLECT = {
         USERNAME,
         OpenApiParameter(
             "wait",
-            {
-                "type": "string",
-                "pattern": f"^0*{decimal_up_to(settings.CHAT['MAX_WAIT'])}$",
-                "maxLength": TIMEOUT_MAX_DIGITS,
-            },
+            digits_within(0, settings.CHAT["MAX_WAIT"]),
             OpenApiParameter.QUERY,
             description=wait_description("it collects"),
         ),

@@ -90,6 +90,15 @@ def decimal_up_to(maximum: int) -> str:
     return "(?:" + "|".join(alternatives) + ")"
 
 
+def digits_within(minimum: int, maximum: int) -> dict[str, Any]:
+    """A string of digits whose value is within the bounds (the bounds in use are 0 or 1 to a maximum)."""
+    return {
+        "type": "string",
+        "pattern": f"^{'(?!0*$)' if minimum else ''}0*{decimal_up_to(maximum)}$",
+        "maxLength": TIMEOUT_MAX_DIGITS,
+    }
+
+
 def username_schema() -> dict[str, Any]:
     return {
         "type": "string",
@@ -138,12 +147,7 @@ class BoundedSecondsFieldExtension(OpenApiSerializerFieldExtension):
         schema: dict[str, Any] = {
             "oneOf": [
                 {"type": "integer", "minimum": field.minimum, "maximum": field.maximum},
-                {
-                    "type": "string",
-                    # Digits whose value is within the bounds (the bounds in use are 0 or 1 to a maximum).
-                    "pattern": f"^{'(?!0*$)' if field.minimum else ''}0*{decimal_up_to(field.maximum)}$",
-                    "maxLength": TIMEOUT_MAX_DIGITS,
-                },
+                digits_within(field.minimum, field.maximum),
             ],
         }
         if field.default is not serializers.empty:
