@@ -55,7 +55,13 @@ def release_on_disk(tree: Path) -> None:
     path.write_text(text.replace(old, "        response[REQUEST_ID_HEADER] = request.id\n        " + MARK))
 
 
-def test_an_upgrade_under_load_fails_no_request_and_serves_only_new_code(nginx: str, tmp_path: Path) -> None:
+# Both gunicorns of a host upgrade the same way: the threaded one
+# (ephemeral-messages.service) and the asynchronous one that serves waiting
+# requests (ephemeral-messages-waiting.service).
+@pytest.mark.parametrize("worker_class", ["gthread", "asgi"])
+def test_an_upgrade_under_load_fails_no_request_and_serves_only_new_code(
+    nginx: str, tmp_path: Path, worker_class: str
+) -> None:
     tree = copy_of_the_tree(tmp_path / "app")
     pidfile = tmp_path / "gunicorn.pid"
     # Stands in for systemd's notification socket, to hear which process says it is the main one.
@@ -72,6 +78,7 @@ def test_an_upgrade_under_load_fails_no_request_and_serves_only_new_code(nginx: 
         env=env,
         config=tree / "deploy" / GUNICORN_CONF.name,
         project_dir=tree,
+        asynchronous=worker_class == "asgi",
     )
     service.start()
     old_master = service.process.pid
