@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import ClassVar, Generic, TypeVar
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
@@ -53,6 +54,23 @@ def connect(url: str, *, timeout: float, cluster: bool = False) -> redis.Redis |
     if cluster:
         return ClusterOnFirstUse(url, {**options, "retry": Retry(NoBackoff(), 1)})
     return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), retry_on_timeout=False, **options)
+
+
+def connect_subscriber(url: str, *, timeout: float) -> redis.asyncio.Redis:
+    """
+    An asyncio client for pub/sub: connects within ``timeout`` and without
+    retries, as :func:`connect`'s clients do, but reads with no deadline (a
+    subscriber waits for messages as long as they take); writes (SUBSCRIBE)
+    still time out.
+    """
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=None,
+        socket_keepalive=True,
+        retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
 
 
 class ClusterOnFirstUse:

@@ -25,12 +25,22 @@ from contextlib import asynccontextmanager, suppress
 import redis
 import redis.asyncio
 
-from restapi.storage.redis_client import SUSPEND_SECONDS, Attempt, GuardedStore, Outcome, key, per_process_store
+from restapi.storage.redis_client import (
+    SUSPEND_SECONDS,
+    Attempt,
+    GuardedStore,
+    Outcome,
+    connect_subscriber,
+    key,
+    per_process_store,
+)
 
 logger = logging.getLogger(__name__)
 
 # How long a failed subscriber connection is left alone before it is made again.
 RECONNECT_SECONDS = SUSPEND_SECONDS
+# What a subscriber's call raises when its connection fails or does not answer in time.
+_CONNECTION_LOST = (redis.RedisError, OSError, TimeoutError)
 
 
 def channel(username: str) -> str:
@@ -71,15 +81,7 @@ class InboxHub:
     available = True
 
     def __init__(self, url: str, *, timeout: float) -> None:
-        self._client = redis.asyncio.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout,
-            # A subscriber reads with no deadline; writes (SUBSCRIBE) still time out.
-            socket_timeout=None,
-            socket_keepalive=True,
-            retry=redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        self._client = connect_subscriber(url, timeout=timeout)
         self._timeout = timeout
         self._pubsub: redis.asyncio.client.PubSub | None = None
         self._listeners: dict[str, set[Listener]] = {}
@@ -122,7 +124,7 @@ class InboxHub:
             # One PING opens the connection within the connect timeout, before any waiter relies on it.
             await asyncio.wait_for(pubsub.ping(), self._timeout)
             await asyncio.wait_for(pubsub.parse_response(block=False, timeout=self._timeout), self._timeout)
-        except (redis.RedisError, OSError, TimeoutError) as exc:
+        except _CONNECTION_LOST as exc:
             self._fail(exc, pubsub)
             return None
         self._pubsub = pubsub
@@ -139,7 +141,7 @@ class InboxHub:
         try:
             await asyncio.wait_for(pubsub.execute_command("SUBSCRIBE", name), self._timeout)
             await asyncio.wait_for(asyncio.shield(confirmation), self._timeout)
-        except (redis.RedisError, OSError, TimeoutError) as exc:
+        except _CONNECTION_LOST as exc:
             self._fail(exc, pubsub)
 
     async def _confirmed(self, name: str) -> None:
@@ -154,7 +156,7 @@ class InboxHub:
             return
         try:
             await asyncio.wait_for(self._pubsub.execute_command("UNSUBSCRIBE", name), self._timeout)
-        except (redis.RedisError, OSError, TimeoutError) as exc:
+        except _CONNECTION_LOST as exc:
             self._fail(exc, self._pubsub)
 
     async def _read(self, pubsub: redis.asyncio.client.PubSub) -> None:
