@@ -14,8 +14,8 @@ without asking the database who may read it: a reader caches a message only
 when the database said its inbox was open, and a claim first holds caching of
 its inbox off (``hold_off``) and then removes what was cached of it
 (``forget``), before the claim commits. A reader that saw the inbox open just
-before the claim and caches just after takes its entry back when it sees the
-hold-off, which outlasts any request.
+before the claim and caches just after finds the hold-off, which outlasts any
+request, and writes nothing (``remember_settled``).
 
 Calls run under the Redis failure policy of ``redis_client.RedisGuard`` and
 report their :class:`~restapi.storage.redis_client.Attempt` to the caller.
@@ -39,6 +39,12 @@ SETTLED_TTL = 300
 # reader that fetched a message before a claim cannot cache it after.
 HOLD_OFF_SECONDS = 120
 FORGET_BATCH = 1000
+# KEYS[1] the inbox's hold-off, KEYS[2] the entry; ARGV the value and its lifetime.
+SET_UNLESS_HELD_OFF = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
+"""
 
 
 def message_key(message_id: int) -> str:
@@ -105,11 +111,16 @@ class RedisHotStore(GuardedStore):
         name, value, held_off = message_key(message.id), _encode(message), hold_off_key(message.username)
 
         def set_unless_held_off(client: redis.Redis) -> None:
-            # Set, then look for a hold-off, and take the entry back if there is one.
-            # The two keys may live on different nodes of a Redis Cluster, so this is
-            # not one atomic step, and need not be: a claim that held off before the
-            # look finds its hold-off here; one that held off after it deletes the
-            # entry itself (``forget``).
+            if isinstance(client, redis.Redis):
+                # One server: the look and the write are one script, so no failure
+                # can come between them and leave an entry that was written unchecked.
+                client.eval(SET_UNLESS_HELD_OFF, 2, held_off, name, value, SETTLED_TTL)
+                return
+            # A Redis Cluster: the two keys may live on different nodes, so no script
+            # can hold both. Set, then look for a hold-off, and take the entry back if
+            # there is one: a claim that held off before the look finds its hold-off
+            # here; one that held off after it deletes the entry itself (``forget``).
+            # A failure after the set leaves the entry (docs/DESIGN.md, Security).
             client.set(name, value, ex=SETTLED_TTL)
             if client.exists(held_off):
                 client.delete(name)
