@@ -1,11 +1,13 @@
 """
 Redis as this service uses it: an accelerator that must fail fast rather than wait.
 
-Every caller goes through a :class:`RedisGuard`: one short timeout, no retry,
-and after a failure the store is left alone for ``SUSPEND_SECONDS`` while the
-caller falls back (to the database, or to not throttling), so a hung Redis
-costs one timeout per process per interval, not one per request. The guard
-reports what happened; callers count it.
+Every store on Redis is a :class:`GuardedStore`, whose calls go through a
+:class:`RedisGuard` of its own: one short timeout, no retry, and after a
+failure the store is left alone for ``SUSPEND_SECONDS`` while the caller falls
+back (to the database, to not throttling, to polling), so a hung Redis costs
+one timeout per process per interval, not one per request. The guard reports
+what happened; callers count it. The wake-ups' subscriber, which holds its
+connection open, has a reconnect policy of its own (``wakeups.InboxHub``).
 """
 
 from __future__ import annotations
