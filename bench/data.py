@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -18,6 +19,19 @@ from bench.processes import ROOT
 HISTORY_USERS = 200_000
 INBOXES = 150_000
 WARM_IDS = 2_000
+
+
+# Message ids are random (restapi/message_ids.py) and the table has no default
+# for them, so seeded rows get ids here. Each batch takes a run of consecutive
+# ids from a random place in the upper half of the id range: the read scenario
+# draws ids from one contiguous range, and the service's own random ids land in
+# a seeded run with a probability far too small to matter.
+_ID_LIMIT = 2**53 - 1
+
+
+def id_base(count: int) -> int:
+    """The id before the first of ``count`` consecutive ids for seeded rows."""
+    return 2**52 + secrets.randbelow(_ID_LIMIT - 2**52 - count)
 
 
 def admin_conninfo(url: str) -> tuple[str, str]:
@@ -46,13 +60,13 @@ def seed_history(conn: psycopg.Connection, rows: int) -> None:
     conn.execute("TRUNCATE restapi_message RESTART IDENTITY")
     conn.execute(
         """
-        INSERT INTO restapi_message (username, text, created_at, expiration_date, collected_at)
-        SELECT 'inbox-' || (i %% %(users)s), 'an old message, number ' || i, t, t + interval '60 seconds',
+        INSERT INTO restapi_message (id, username, text, created_at, expiration_date, collected_at)
+        SELECT %(base)s + i, 'inbox-' || (i %% %(users)s), 'an old message, number ' || i, t, t + interval '60 seconds',
                CASE WHEN i %% 10 < 7 THEN t + interval '20 seconds' END
         FROM generate_series(1, %(rows)s) AS i,
              LATERAL (SELECT now() - interval '1 day' - (i %% 2592000) * interval '1 second' AS t) AS created
         """,
-        {"users": HISTORY_USERS, "rows": rows},
+        {"users": HISTORY_USERS, "rows": rows, "base": id_base(rows)},
     )
     conn.execute("CREATE TABLE IF NOT EXISTS bench_seed (rows bigint NOT NULL)")
     conn.execute("DELETE FROM bench_seed")
@@ -107,24 +121,25 @@ def seed_live(url: str) -> Seeded:
         live = conn.execute(
             """
             WITH made AS (
-                INSERT INTO restapi_message (username, text, created_at, expiration_date)
-                SELECT 'inbox-' || i, 'waiting in inbox ' || i, now(), now() + interval '1 hour'
+                INSERT INTO restapi_message (id, username, text, created_at, expiration_date)
+                SELECT %s + i, 'inbox-' || i, 'waiting in inbox ' || i, now(), now() + interval '1 hour'
                 FROM generate_series(1, %s) AS i
                 RETURNING id
             ) SELECT min(id), max(id) FROM made
             """,
-            [INBOXES],
+            [id_base(INBOXES), INBOXES],
         ).fetchone()
         first, last = conn.execute(
             """
             WITH made AS (
-                INSERT INTO restapi_message (username, text, created_at, expiration_date)
-                SELECT 'reader-' || i, 'read me, number ' || i, now() - interval '2 hours', now() - interval '1 hour'
+                INSERT INTO restapi_message (id, username, text, created_at, expiration_date)
+                SELECT %s + i, 'reader-' || i, 'read me, number ' || i,
+                       now() - interval '2 hours', now() - interval '1 hour'
                 FROM generate_series(1, %s) AS i
                 RETURNING id
             ) SELECT min(id), max(id) FROM made
             """,
-            [WARM_IDS],
+            [id_base(WARM_IDS), WARM_IDS],
         ).fetchone()
         conn.commit()
         conn.autocommit = True

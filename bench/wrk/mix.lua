@@ -26,7 +26,8 @@ function request()
       if recent_count > 0 then
          id = recent[math.random(1, math.min(recent_count, recent_size))]
       else
-         id = math.random(first, last)
+         -- Written whole: Lua would write an id near 2^53 in exponent form.
+         id = string.format("%.0f", math.random(first, last))
       end
       return wrk.format("GET", "/chat/" .. id)
    else
