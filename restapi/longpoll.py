@@ -10,12 +10,20 @@ an ordinary collect or lease, and validates ``wait`` like any other field. A
 request whose ``wait`` is missing, zero or invalid passes straight through.
 On the threaded server a request holds its thread anyway, and waits in
 ``LongPollMiddleware``.
+
+Only a request the view would answer waits: before waiting, the view's own
+checks run (``refused``: negotiation, the prefetch refusal, the read throttle,
+the inbox's token), and a request they refuse goes straight on to Django,
+which refuses it at once. Otherwise a client without the token of a claimed
+inbox could hold a waiter there, and learn from the moment of its 401 when a
+message arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -25,10 +33,11 @@ from urllib.parse import parse_qs
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 
 from restapi import waiting
-from restapi.serializers import UsernameField, WaitField
+from restapi.authentication import require_inbox_access
+from restapi.serializers import LeaseRequestSerializer, UsernameField, WaitField
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -84,6 +93,9 @@ def wait_request(method: str, path: str, query_string: str, body: bytes) -> Wait
         except ValueError:
             return None
         raw = document.get("wait") if isinstance(document, dict) else None
+        # A lease the view will refuse (a bad "seconds", an unknown field) is refused at once.
+        if raw is None or not LeaseRequestSerializer(data=document).is_valid():
+            return None
     if raw is None:
         return None
     seconds = _valid(WaitField(), raw)
@@ -91,6 +103,32 @@ def wait_request(method: str, path: str, query_string: str, body: bytes) -> Wait
     if not seconds or not username:
         return None
     return WaitRequest(username, seconds)
+
+
+def refused(request: HttpRequest, username: str) -> bool:
+    """
+    Whether the view will refuse ``request`` whatever the inbox holds: then it
+    must not wait. The view's own checks decide (content negotiation and
+    version, the prefetch refusal, the read throttle, then the inbox's token,
+    as its handler asks for it), so no rule is written twice. The throttle
+    counts this look as one read: a client cannot hold more waiters than its
+    read budget allows, and a waiting request that is answered costs two.
+
+    Runs on a thread (it may read the database and Redis). A failure, such as
+    the database being down, is raised: the request must not wait then either.
+    """
+    match = resolve(request.path_info)
+    view = match.func.cls(**match.func.initkwargs)
+    view.args, view.kwargs = match.args, match.kwargs
+    view.headers = view.default_response_headers
+    try:
+        api_request = view.initialize_request(request, *match.args, **match.kwargs)
+        view.request = api_request
+        view.initial(api_request, *match.args, **match.kwargs)
+        require_inbox_access(api_request, username)
+    except APIException:
+        return True
+    return False
 
 
 class LongPollASGI:
@@ -122,6 +160,14 @@ class LongPollASGI:
         # awaited once, here, and handed on to Django: a second receive() after
         # cancelling the first is answered by the server with a disconnect.
         next_message: asyncio.Future[Message] | None = None
+        if request is not None:
+            checked = ASGIRequest(scope, io.BytesIO(body))
+            try:
+                if await waiting.on_lookup_thread(refused, checked, request.username):
+                    request = None
+            except Exception:
+                # Not reported here: Django meets the same failure at once and answers it (a 503).
+                request = None
         if request is not None:
             next_message = asyncio.ensure_future(receive())
             if not await _wait_unless(request, next_message):
@@ -179,6 +225,6 @@ class LongPollMiddleware:
         if not isinstance(request, ASGIRequest) and might_wait(request.method, request.path_info, query_string):
             body = request.body if request.method == "POST" and len(request.body) <= MAX_WAITING_BODY else b""
             wait = wait_request(request.method, request.path_info, query_string, body)
-            if wait is not None:
+            if wait is not None and not refused(request, wait.username):
                 waiting.wait_for_mail_blocking(wait.username, wait.seconds)
         return self.get_response(request)

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -46,19 +46,34 @@ _stopping = threading.Event()
 T = TypeVar("T")
 
 
-def _on_lookup_thread(lookup: Callable[[str], T], username: str) -> T:
+def _on_lookup_thread(lookup: Callable[..., T], *args: Any) -> T:
     # These threads keep their connection from one lookup to the next (no
     # request cycle closes it); one that failed is dropped, and the next
     # lookup connects again.
     try:
-        return lookup(username)
+        return lookup(*args)
     except (OperationalError, InterfaceError):
         connection.close()
         raise
 
 
-async def _lookup(lookup: Callable[[str], T], username: str) -> T:
-    return await sync_to_async(_on_lookup_thread, thread_sensitive=False, executor=_lookups)(lookup, username)
+async def on_lookup_thread(lookup: Callable[..., T], *args: Any) -> T:
+    """``lookup(*args)`` on the threads shared by every waiter of the process, with their connections."""
+    return await sync_to_async(_on_lookup_thread, thread_sensitive=False, executor=_lookups)(lookup, *args)
+
+
+def close_lookup_connections() -> None:
+    """Close the lookup threads' database connections (a test that used them, before its database goes)."""
+    # Each call waits at the barrier until the other has started, so the calls
+    # run on different threads, and each closes its own thread's connection.
+    barrier = threading.Barrier(LOOKUP_THREADS)
+
+    def close() -> None:
+        barrier.wait(timeout=60)
+        connection.close()
+
+    for closing in [_lookups.submit(close) for _ in range(LOOKUP_THREADS)]:
+        closing.result()
 
 
 def stop_waiting() -> None:
@@ -78,10 +93,10 @@ async def wait_for_mail(username: str, seconds: int) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     hub = _hub()
-    name = await _lookup(wakeups.channel, username) if hub.available else ""
+    name = await on_lookup_thread(wakeups.channel, username) if hub.available else ""
     # Subscribed before the first look, so a message sent after that look wakes it.
     async with hub.listen(name) as listener:
-        while not _stopping.is_set() and not await _lookup(selectors.inbox_has_mail, username):
+        while not _stopping.is_set() and not await on_lookup_thread(selectors.inbox_has_mail, username):
             remaining = deadline - loop.time()
             if remaining <= 0 or _stopping.is_set():
                 return

@@ -33,12 +33,17 @@ LONG_WAIT = 30
 
 
 def _request(
-    base_url: str, method: str, path: str, body: dict | None = None, timeout: float = 60
+    base_url: str,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    timeout: float = 60,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, object]:
     request = urllib.request.Request(
         f"{base_url}{path}",
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"} if body is not None else {},
+        headers={**({"Content-Type": "application/json"} if body is not None else {}), **(headers or {})},
         method=method,
     )
     try:
@@ -177,6 +182,26 @@ def test_waiters_lessees_and_collectors_on_two_hosts_get_each_message_exactly_on
     assert failures == []
     assert [message_id for message_id, count in Counter(handed_out).items() if count > 1] == []
     assert set(handed_out) == sent
+
+
+def test_requests_the_view_refuses_are_refused_before_they_wait(service):
+    status, claimed = _request(service.url, "POST", "/inboxes", {"username": "kept"})
+    assert status == 201
+    longest = 60
+    started = time.monotonic()
+
+    answers = [
+        _request(service.url, "GET", f"/chats/kept?wait={longest}")[0],
+        _request(service.url, "GET", f"/chats/kept?wait={longest}", headers={"Authorization": "Bearer wrong"})[0],
+        _request(service.url, "POST", "/chats/kept/leases", {"wait": longest})[0],
+        _request(service.url, "GET", f"/chats/open?wait={longest}", headers={"Sec-Purpose": "prefetch"})[0],
+    ]
+
+    assert answers == [401, 401, 401, 403]
+    # Each would have waited a minute had it waited before being refused.
+    assert time.monotonic() - started < longest / 2
+    token = {"Authorization": f"Bearer {claimed['token']}"}
+    assert _request(service.url, "GET", "/chats/kept?wait=1", headers=token) == (200, [])
 
 
 def test_a_waiter_whose_client_disconnects_collects_nothing(service):
