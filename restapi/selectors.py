@@ -95,6 +95,6 @@ def _stored_message(message_id: int, token: str | None) -> StoredMessage | None:
     return found.message
 
 
-def inbox_has_mail(username: str) -> bool:
-    """Whether a collect of ``username``'s inbox would hand out a message now."""
-    return messages.has_live_messages(username=username)
+def inbox_outlook(username: str) -> messages.Outlook:
+    """Whether a collect of ``username``'s inbox would hand out a message now, and else when a lease ends."""
+    return messages.inbox_outlook(username=username)

@@ -36,6 +36,10 @@ from restapi.storage import wakeups
 # Redis is down, so each of its waiters costs one query per POLL_SECONDS then.
 POLL_SECONDS = 0.25
 DEGRADED_POLL_SECONDS = 1.0
+# A waiter whose inbox holds leased messages looks again this long after the
+# first lease ends: a lease that ends unacknowledged returns its messages
+# without any announcement (its end is the database clock passing a time).
+LEASE_END_MARGIN_SECONDS = 0.01
 # The database lookups of every waiter of a process share these threads, and so
 # at most this many database connections.
 LOOKUP_THREADS = 2
@@ -96,21 +100,26 @@ async def wait_for_mail(username: str, seconds: int) -> None:
     name = await on_lookup_thread(wakeups.channel, username) if hub.available else ""
     # Subscribed before the first look, so a message sent after that look wakes it.
     async with hub.listen(name) as listener:
-        while not _stopping.is_set() and not await on_lookup_thread(selectors.inbox_has_mail, username):
+        while not _stopping.is_set():
+            outlook = await on_lookup_thread(selectors.inbox_outlook, username)
+            if outlook.has_mail:
+                return
             remaining = deadline - loop.time()
             if remaining <= 0 or _stopping.is_set():
                 return
-            if listener.reliable:
-                await listener.wait(remaining)
-            else:
-                await listener.wait(min(remaining, DEGRADED_POLL_SECONDS))
+            pause = remaining if listener.reliable else min(remaining, DEGRADED_POLL_SECONDS)
+            if outlook.lease_ends_in is not None:
+                pause = min(pause, outlook.lease_ends_in + LEASE_END_MARGIN_SECONDS)
+            reliable = listener.reliable
+            await listener.wait(pause)
+            if not reliable:
                 await hub.reconnect_if_due()
 
 
 def wait_for_mail_blocking(username: str, seconds: int) -> None:
     """The threaded server's wait: the same, polling the database while it holds the thread."""
     deadline = time.monotonic() + seconds
-    while not _stopping.is_set() and not selectors.inbox_has_mail(username):
+    while not _stopping.is_set() and not selectors.inbox_outlook(username).has_mail:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return

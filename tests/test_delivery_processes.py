@@ -215,6 +215,19 @@ def test_a_waiter_whose_client_disconnects_collects_nothing(service):
     assert _request(service.url, "GET", "/chats/ann") == (200, [{"id": message_id, "text": "for the next collector"}])
 
 
+def test_a_waiter_is_answered_when_a_lease_on_its_inbox_ends_unacknowledged(service):
+    message_id = _send(service.url, "ann", "returned")
+    status, _ = _request(service.url, "POST", "/chats/ann/leases", {"seconds": 2})
+    assert status == 201
+    started = time.monotonic()
+
+    # No send announces the lease's end: the waiter looks again when it ends.
+    answer = _request(service.url, "GET", f"/chats/ann?wait={LONG_WAIT}")
+
+    assert answer == (200, [{"id": message_id, "text": "returned"}])
+    assert time.monotonic() - started < LONG_WAIT / 2
+
+
 _HOLDER = """
 import json, sys, time, urllib.request
 request = urllib.request.Request(sys.argv[1], data=json.dumps({"seconds": 2}).encode(),

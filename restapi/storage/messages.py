@@ -95,6 +95,7 @@ class Statements:
     insert: str
     collect: str
     has_live: str
+    outlook: str
     fetch: str
     inbox_ids: str
 
@@ -124,6 +125,13 @@ def statements(vendor: Dialect) -> Statements:
             "RETURNING id, text, sealed_text, expiration_date, created_at"
         ),
         has_live=f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)})",  # noqa: S608
+        # What a waiter looks at: mail now, and else when the first lease holding
+        # live messages of the inbox ends (they may be collectable then).
+        outlook=(
+            f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)}), "  # noqa: S608
+            f"(SELECT {vendor.seconds_until.format(moment='MIN(leased_until)')} FROM {TABLE} "
+            f"WHERE username = %s AND {live(now)} AND leased_until > {now})"
+        ),
         # The inbox's claim comes with the row, so that who may read it is decided
         # on the state of one instant and at no extra round trip.
         fetch=(
@@ -176,6 +184,20 @@ def has_live_messages(*, username: str) -> bool:
     """Whether ``username`` has a message that a collect would return now (live, and held by no lease)."""
     ((exists,),) = run(statements(dialect()).has_live, [username])
     return bool(exists)
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    # Whether a collect would hand out a message now.
+    has_mail: bool
+    # Seconds until the first lease on the inbox's live messages ends; None when none is held.
+    lease_ends_in: float | None
+
+
+def inbox_outlook(*, username: str) -> Outlook:
+    """Whether ``username`` has collectable mail now, and when a lease may return some (one statement)."""
+    ((exists, lease_ends_in),) = run(statements(dialect()).outlook, [username, username])
+    return Outlook(bool(exists), None if lease_ends_in is None else max(0.0, float(lease_ends_in)))
 
 
 @dataclass(frozen=True, slots=True)

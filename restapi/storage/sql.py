@@ -36,6 +36,8 @@ class Dialect:
     id_in_locked_rows: str
     # The earlier of two timestamps ``{a}`` and ``{b}``.
     earlier: str
+    # Seconds from the clock until the timestamp ``{moment}`` (negative once it has passed).
+    seconds_until: str
 
 
 POSTGRESQL = Dialect(
@@ -49,6 +51,7 @@ POSTGRESQL = Dialect(
     # queueing: a locked row is being handed out by someone else.
     id_in_locked_rows="id = ANY(ARRAY({rows} FOR UPDATE SKIP LOCKED))",
     earlier="LEAST({a}, {b})",
+    seconds_until="EXTRACT(EPOCH FROM ({moment} - statement_timestamp()))",
 )
 
 SQLITE = Dialect(
@@ -60,6 +63,7 @@ SQLITE = Dialect(
     id_in_locked_rows="id IN ({rows})",
     # SQLite's timestamps are text in one format, so the smaller is the earlier.
     earlier="MIN({a}, {b})",
+    seconds_until="(julianday({moment}) - julianday('now')) * 86400.0",
 )
 
 DIALECTS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}

@@ -7,7 +7,9 @@ from datetime import datetime
 
 import pytest
 
+from restapi import selectors
 from restapi.models import Message
+from restapi.storage.messages import Outlook
 
 
 @pytest.fixture
@@ -185,3 +187,20 @@ def test_a_lease_body_must_be_a_json_object(api, send):
 def test_a_lease_on_a_bad_username_is_refused(api, db):
     assert api.post("/chats/a%20b/leases", {}, format="json").status_code == 400
     assert api.delete("/chats/a%20b/leases/x").status_code == 400
+
+
+def test_a_waiter_learns_when_the_first_lease_holding_its_inbox_ends(api, send, lease):
+    # What a waiting collect looks at: mail now, or else when a lease may return some.
+    assert selectors.inbox_outlook("ann") == Outlook(has_mail=False, lease_ends_in=None)
+    send(username="ann", text="first", timeout=3600)
+    assert selectors.inbox_outlook("ann") == Outlook(has_mail=True, lease_ends_in=None)
+    assert lease(seconds=600).status_code == 201
+    send(username="ann", text="second", timeout=3600)
+    assert lease(seconds=300).status_code == 201
+
+    outlook = selectors.inbox_outlook("ann")
+
+    assert not outlook.has_mail
+    # The lease taken second ends first; the bound leaves the test a minute of slack.
+    assert 240 < outlook.lease_ends_in <= 300
+    assert selectors.inbox_outlook("bob") == Outlook(has_mail=False, lease_ends_in=None)
