@@ -240,7 +240,8 @@ def _split_host_list(url: str) -> tuple[str, str | None, str | None]:
 
 def _sqlite_settings(path: Path) -> dict[str, Any]:
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        # Django's backend with a clock that orders messages by creation (see its docstring).
+        "ENGINE": "restapi.storage.sqlite",
         "NAME": str(path),
         "OPTIONS": {
             # WAL lets readers run beside the single writer; synchronous=FULL makes

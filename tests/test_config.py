@@ -32,7 +32,7 @@ def test_embedded_defaults(load, tmp_path):
 
     assert loaded.embedded
     assert loaded.debug is False
-    assert loaded.database["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded.database["ENGINE"] == "restapi.storage.sqlite"
     assert loaded.database["NAME"] == str(tmp_path / "messages.sqlite3")
     assert "journal_mode=WAL" in loaded.database["OPTIONS"]["init_command"]
     assert loaded.redis_url is None

@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-
-def _sqlite_clock(*modifiers: str) -> str:
-    return ", ".join(["strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now'", *modifiers]) + ")"
+_SQLITE_NOW = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +53,11 @@ POSTGRESQL = Dialect(
 )
 
 SQLITE = Dialect(
-    now=_sqlite_clock(),
-    now_plus_seconds=_sqlite_clock("'+' || %s || ' seconds'"),
-    now_minus_days=_sqlite_clock("'-' || %s || ' days'"),
+    # SQLite's clock, kept for the statement and ordered within the process
+    # by the functions of restapi/storage/sqlite.
+    now=f"statement_clock({_SQLITE_NOW})",
+    now_plus_seconds=f"statement_clock_plus_seconds({_SQLITE_NOW}, %s)",
+    now_minus_days=f"statement_clock_minus_days({_SQLITE_NOW}, %s)",
     # SQLite runs one writer at a time and evaluates an uncorrelated IN
     # subquery once, so the statement alone is atomic; it has no row locks.
     id_in_locked_rows="id IN ({rows})",

@@ -55,6 +55,13 @@ def test_collect_uses_the_database_clock_even_when_the_application_clock_runs_ah
     assert [m.id for m in collected] == [message.id]
 
 
+def test_messages_written_in_quick_succession_are_collected_in_the_order_written():
+    # Far more than one per tick of a millisecond clock.
+    written = [insert(username="ann", text=str(n), timeout=60).id for n in range(50)]
+
+    assert [m.id for m in messages.collect_messages(username="ann", limit=100)] == written
+
+
 def test_collect_sets_expiration_and_collected_at_to_the_same_moment():
     message = insert(username="ann", text="hi", timeout=60)
 
