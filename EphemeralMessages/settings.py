@@ -36,7 +36,7 @@ MIDDLEWARE = [
     "restapi.middleware.BodySizeLimitMiddleware",
     "restapi.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "restapi.content_security_policy.ContentSecurityPolicyMiddleware",
     # Serves collected static files when no nginx is in front (the quick start, a bare gunicorn).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
