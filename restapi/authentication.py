@@ -14,6 +14,7 @@ request headers) can contain it.
 
 from __future__ import annotations
 
+from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
@@ -27,6 +28,14 @@ from restapi.selectors import InboxAccess, InboxAuthorization
 CHALLENGE = 'Bearer realm="inbox"'
 
 
+def bearer_token(request: HttpRequest | Request) -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, if it has one."""
+    scheme, _, credentials = get_authorization_header(request).partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return credentials.strip().decode("latin-1")
+
+
 class BearerTokenAuthentication(BaseAuthentication):
     """Puts the bearer token of the request, if any, in ``request.auth``; there are no users."""
 
@@ -34,10 +43,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         # Always an answer, None when there is no bearer token: whether a token is
         # needed depends on the inbox, and DRF would otherwise turn every refusal
         # of a view that lists this class (such as a prefetch's 403) into a 401.
-        scheme, _, credentials = get_authorization_header(request).partition(b" ")
-        if scheme.lower() != b"bearer":
-            return None, None
-        return None, credentials.strip().decode("latin-1")
+        return None, bearer_token(request)
 
     def authenticate_header(self, request: Request) -> str:
         return CHALLENGE

@@ -7,6 +7,7 @@ setting takes effect without re-importing this module.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -148,6 +149,26 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return validated
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """
+    ``data`` checked by the rules of ``serializer_class``: the validated values,
+    or a ValidationError with the same detail as ``is_valid(raise_exception=True)``.
+
+    One instance of each serializer checks every request: building one per
+    request deep-copies all its fields, which cost as much as the rest of the
+    validation. Checking reads the fields and writes nothing to them (the rules
+    read settings.CHAT as they run), so the instance is shared by threads.
+    """
+    return _checker(serializer_class).run_validation(data)
+
+
+@functools.cache
+def _checker(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    checker = serializer_class()
+    checker.fields  # noqa: B018 - built once here, not by the first requests at the same time
+    return checker
 
 
 def _default_timeout() -> int:

@@ -20,6 +20,7 @@ from restapi import schema, selectors, services
 from restapi.authentication import CHALLENGE, BearerTokenAuthentication, PresentsBearerToken, require_inbox_access
 from restapi.client_connection import client_has_gone
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
+from restapi.fast_path import JsonFastPathView
 from restapi.middleware import server_error_response
 from restapi.permissions import NotSpeculative
 from restapi.renderers import WebPageRenderer
@@ -33,6 +34,7 @@ from restapi.serializers import (
     MessageCreateSerializer,
     MessageSerializer,
     format_expiration_date,
+    validated,
 )
 from restapi.throttling import ClientAddressRateThrottle, ReadRateThrottle
 
@@ -70,21 +72,18 @@ def _json_object(request: Request, *, example: str) -> dict:
 
 def _username(raw: str) -> str:
     """A username from the path, by the same rule as in a body."""
-    serializer = InboxSerializer(data={"username": raw})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data["username"]
+    return validated(InboxSerializer, {"username": raw})["username"]
 
 
-class MessageCreateView(APIView):
+class MessageCreateView(JsonFastPathView):
     """Send a message: `{"username": ..., "text": ..., "timeout": seconds}`."""
 
     throttle_classes = [ClientAddressRateThrottle]
 
     @extend_schema(**schema.SEND)
     def post(self, request: Request) -> Response:
-        serializer = MessageCreateSerializer(data=_json_object(request, example='{"username": "ann", "text": "hi"}'))
-        serializer.is_valid(raise_exception=True)
-        message = services.create_message(**serializer.validated_data)
+        body = _json_object(request, example='{"username": "ann", "text": "hi"}')
+        message = services.create_message(**validated(MessageCreateSerializer, body))
         location = reverse("chat-detail", kwargs={"message_id": message.id})
         return Response({"id": message.id}, status=status.HTTP_201_CREATED, headers={"Location": location})
 
@@ -95,7 +94,7 @@ class MessageCreateView(APIView):
 READ_METHODS = ["get", "options"]
 
 
-class NoStoreAPIView(APIView):
+class NoStoreAPIView(JsonFastPathView):
     """
     A view whose every answer, errors included, carries ``Cache-Control: no-store``.
 
@@ -144,9 +143,7 @@ def _inbox_parameters(request: Request, username: str) -> dict:
     data = {"username": username}
     if "wait" in request.query_params:
         data["wait"] = request.query_params["wait"]
-    serializer = InboxSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return validated(InboxSerializer, data)
 
 
 class InboxView(NoStoreAPIView):
@@ -195,10 +192,9 @@ class LeaseCollectionView(NoStoreAPIView):
         body = request.data
         if not isinstance(body, dict):
             raise ParseError('The request body must be a JSON object, such as {"seconds": 30}.')
-        serializer = LeaseRequestSerializer(data=body)
-        serializer.is_valid(raise_exception=True)
+        seconds = validated(LeaseRequestSerializer, body)["seconds"]
         require_inbox_access(request, username)
-        lease = services.lease_inbox(username=username, seconds=serializer.validated_data["seconds"])
+        lease = services.lease_inbox(username=username, seconds=seconds)
         answer = {
             "lease": lease.token,
             "expires_at": format_expiration_date(lease.expires_at) if lease.expires_at else None,
@@ -243,9 +239,8 @@ class InboxClaimView(NoStoreAPIView):
 
     @extend_schema(**schema.CLAIM)
     def post(self, request: Request) -> Response:
-        serializer = ClaimSerializer(data=_json_object(request, example='{"username": "ann"}'))
-        serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data["username"]
+        body = _json_object(request, example='{"username": "ann"}')
+        username = validated(ClaimSerializer, body)["username"]
         try:
             token = services.claim_inbox(username=username)
         except services.CacheUnreachable:
