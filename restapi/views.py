@@ -161,10 +161,12 @@ class InboxView(NoStoreAPIView):
     @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
-        require_inbox_access(request, username)
+        authorization = require_inbox_access(request, username)
         try:
             collection = services.collect_inbox(
-                username=username, recipient_gone=functools.partial(client_has_gone, request)
+                username=username,
+                authorization=authorization,
+                recipient_gone=functools.partial(client_has_gone, request),
             )
         except services.CollectAbandoned:
             # Nobody will read this; it is for the access log, and for a client that
@@ -193,8 +195,8 @@ class LeaseCollectionView(NoStoreAPIView):
         if not isinstance(body, dict):
             raise ParseError('The request body must be a JSON object, such as {"seconds": 30}.')
         seconds = validated(LeaseRequestSerializer, body)["seconds"]
-        require_inbox_access(request, username)
-        lease = services.lease_inbox(username=username, seconds=seconds)
+        authorization = require_inbox_access(request, username)
+        lease = services.lease_inbox(username=username, seconds=seconds, authorization=authorization)
         answer = {
             "lease": lease.token,
             "expires_at": format_expiration_date(lease.expires_at) if lease.expires_at else None,

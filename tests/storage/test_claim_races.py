@@ -162,7 +162,6 @@ def _claimed_right_after_the_check(monkeypatch: pytest.MonkeyPatch, username: st
     return tokens
 
 
-@pytest.mark.xfail(strict=True, reason="the views do not hand their authorization to the collect and the lease yet")
 @pytest.mark.parametrize("request_kind", ["collect", "lease"])
 def test_through_the_api_a_claim_after_the_check_keeps_a_request_without_token_out(
     monkeypatch: pytest.MonkeyPatch, request_kind: str
