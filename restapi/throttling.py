@@ -74,8 +74,8 @@ class ClientAddressRateThrottle(BaseThrottle):
 
 class ReadRateThrottle(ClientAddressRateThrottle):
     """
-    Allows ``CHAT_READ_THROTTLE_RATE`` reads, ``GET /chat/<id>`` and
-    ``GET /chats/<username>`` together, per client address per fixed window.
+    Allows ``CHAT_READ_THROTTLE_RATE`` reads per client address per fixed
+    window: reads by id, collects, leases and lease acknowledgements together.
     """
 
     rate_setting = "READ_THROTTLE_RATE"

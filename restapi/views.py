@@ -212,6 +212,8 @@ class LeaseView(NoStoreAPIView):
     """Acknowledge a lease: its messages are collected, exactly as a collect would."""
 
     authentication_classes = [BearerTokenAuthentication]
+    # It answers a wrong token apart from a right one, as a read does, so guesses spend the read budget.
+    throttle_classes = [ReadRateThrottle]
 
     @extend_schema(**schema.ACKNOWLEDGE)
     def delete(self, request: Request, username: str, lease: str) -> Response:

@@ -119,10 +119,6 @@ def test_a_lease_spends_the_read_budget(counter_store: str, api: APIClient, chat
     assert read(api, "/chats/bob").status_code == 429
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DELETE /chats/<username>/leases/<lease> has no throttle yet: it checks the inbox's token like a read",
-)
 @pytest.mark.django_db
 def test_token_guesses_at_a_lease_acknowledgement_spend_the_read_budget(
     counter_store: str, api: APIClient, chat_settings: Callable[..., None]
