@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, ParseError
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, ParseError, UnsupportedMediaType
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -180,6 +180,17 @@ class InboxView(NoStoreAPIView):
         return response
 
 
+def _refuse_a_form(request: Request) -> None:
+    """
+    An empty body takes every default, but not when it is sent as a form: any web
+    page can make its visitors' browsers post an empty form (urlencoded, multipart
+    or text/plain) to any inbox, and so hide an open inbox's messages again and again.
+    """
+    media_type = request.META.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if media_type and media_type != "application/json":
+        raise UnsupportedMediaType(media_type)
+
+
 class LeaseCollectionView(NoStoreAPIView):
     """Lease an inbox's messages until acknowledged: `{"seconds": 1..3600, "wait": 0..60}`."""
 
@@ -191,6 +202,7 @@ class LeaseCollectionView(NoStoreAPIView):
     @extend_schema(**schema.LEASE)
     def post(self, request: Request, username: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
+        _refuse_a_form(request)
         body = request.data
         if not isinstance(body, dict):
             raise ParseError('The request body must be a JSON object, such as {"seconds": 30}.')

@@ -204,3 +204,24 @@ def test_a_waiter_learns_when_the_first_lease_holding_its_inbox_ends(api, send, 
     # The lease taken second ends first; the bound leaves the test a minute of slack.
     assert 240 < outlook.lease_ends_in <= 300
     assert selectors.inbox_outlook("bob") == Outlook(has_mail=False, lease_ends_in=None)
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"])
+def test_an_empty_form_from_another_site_leases_nothing(api, send, content_type):
+    # What any web page can make its visitors' browsers send, without asking them.
+    message_id = send(username="ann", text="hi").json()["id"]
+
+    response = api.generic("POST", "/chats/ann/leases", b"", content_type=content_type)
+
+    assert response.status_code == 415
+    assert "Unsupported media type" in response.json()["detail"]
+    assert [m["id"] for m in api.get("/chats/ann").json()] == [message_id]
+
+
+def test_an_empty_body_without_a_content_type_takes_the_defaults(api, send):
+    send(username="ann", text="hi")
+
+    response = api.generic("POST", "/chats/ann/leases", b"", content_type="")
+
+    assert response.status_code == 201
+    assert response.json()["messages"][0]["text"] == "hi"
