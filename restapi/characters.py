@@ -9,6 +9,7 @@ where it would make two inboxes that look identical.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 USERNAME_MAX_LENGTH = 150
@@ -41,14 +42,17 @@ _DEFAULT_IGNORABLE_RANGES = (
 )
 # Not default-ignorable, yet drawn as an empty cell: a common way to fake a blank.
 BRAILLE_PATTERN_BLANK = "\u2800"
+_DEFAULT_IGNORABLE = frozenset(code for first, last in _DEFAULT_IGNORABLE_RANGES for code in range(first, last + 1))
+# What _is_username_form accepts of ASCII, which NFKC leaves as it is: a name
+# is checked character by character only when it is not plain ASCII.
+_ASCII_USERNAME = re.compile(r"[A-Za-z0-9@.+_-]*")
 
 
 def is_invisible(character: str) -> bool:
     """Whether ``character`` draws nothing: white space, a control, or a default-ignorable code point."""
     if character.isspace() or character == BRAILLE_PATTERN_BLANK or unicodedata.category(character) == "Cc":
         return True
-    code = ord(character)
-    return any(first <= code <= last for first, last in _DEFAULT_IGNORABLE_RANGES)
+    return ord(character) in _DEFAULT_IGNORABLE
 
 
 def is_blank(text: str) -> bool:
@@ -58,6 +62,8 @@ def is_blank(text: str) -> bool:
 
 def _is_username_form(name: str) -> bool:
     """Letters (each with any marks that belong to it), digits and @ . + - _, nothing invisible."""
+    if name.isascii():
+        return _ASCII_USERNAME.fullmatch(name) is not None
     after_letter = False
     for character in name:
         if is_invisible(character):
