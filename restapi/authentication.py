@@ -14,6 +14,8 @@ request headers) can contain it.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
@@ -56,13 +58,19 @@ def require_inbox_access(request: Request, username: str) -> InboxAuthorization:
     with the Bearer challenge (the view must list BearerTokenAuthentication).
     """
     authorization = selectors.authorize_inbox(username, request.auth)
+    if not authorization.allowed:
+        refuse(authorization)
+    return authorization
+
+
+def refuse(authorization: InboxAuthorization) -> NoReturn:
+    """The 401 for a request that may not read the inbox: no token, or not its current one."""
+    username = authorization.username
     if authorization.access is InboxAccess.NO_TOKEN:
         raise NotAuthenticated(
             f"The inbox {username} is claimed: send its token in the header Authorization: Bearer <token>."
         )
-    if authorization.access is InboxAccess.WRONG_TOKEN:
-        raise AuthenticationFailed(f"This is not the current token of the inbox {username}.")
-    return authorization
+    raise AuthenticationFailed(f"This is not the current token of the inbox {username}.")
 
 
 class PresentsBearerToken(BasePermission):

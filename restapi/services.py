@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 
-from restapi import message_ids, sealing
+from restapi import message_ids, sealing, selectors
 from restapi.metrics import (
     COLLECTS_ABANDONED,
     MESSAGES_ACKNOWLEDGED,
@@ -138,6 +138,40 @@ def collect_inbox(
     MESSAGES_COLLECTED.inc(len(collected))
     more_waiting = len(collected) == limit and messages.has_live_messages(username=username)
     return Collection(collected, more_waiting)
+
+
+class InboxRefused(Exception):
+    """The request may not read the inbox: it is claimed, and the token is missing or not its current one."""
+
+    def __init__(self, authorization: InboxAuthorization) -> None:
+        super().__init__(authorization.username)
+        self.authorization = authorization
+
+
+def collect_inbox_with_token(
+    *, username: str, token: str | None, recipient_gone: Callable[[], bool] = _always_there
+) -> Collection:
+    """
+    Collect for a request that carries ``token`` (or none), raising InboxRefused
+    when it may not.
+
+    The collect statement checks the claim it is given in its own snapshot, so it
+    is given the claim the token presumes (none for no token, this token's for a
+    token) and the claim is read once, by the statement itself, whenever messages
+    are handed out. Only a collect that hands out nothing reads the claim again,
+    to tell an empty inbox from a refusal, or to collect once more when the
+    presumption was wrong (a token sent for an open inbox).
+    """
+    presumed = selectors.presumed_authorization(username, token)
+    collection = collect_inbox(username=username, authorization=presumed, recipient_gone=recipient_gone)
+    if collection.messages:
+        return collection
+    actual = selectors.authorize_inbox(username, token)
+    if not actual.allowed:
+        raise InboxRefused(actual)
+    if actual == presumed:
+        return collection
+    return collect_inbox(username=username, authorization=actual, recipient_gone=recipient_gone)
 
 
 @dataclass(frozen=True, slots=True)

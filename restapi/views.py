@@ -17,7 +17,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from restapi import schema, selectors, services
-from restapi.authentication import CHALLENGE, BearerTokenAuthentication, PresentsBearerToken, require_inbox_access
+from restapi.authentication import (
+    CHALLENGE,
+    BearerTokenAuthentication,
+    PresentsBearerToken,
+    refuse,
+    require_inbox_access,
+)
 from restapi.client_connection import client_has_gone
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from restapi.fast_path import JsonFastPathView
@@ -161,13 +167,12 @@ class InboxView(NoStoreAPIView):
     @extend_schema(**schema.COLLECT)
     def get(self, request: Request, username: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
-        authorization = require_inbox_access(request, username)
         try:
-            collection = services.collect_inbox(
-                username=username,
-                authorization=authorization,
-                recipient_gone=functools.partial(client_has_gone, request),
+            collection = services.collect_inbox_with_token(
+                username=username, token=request.auth, recipient_gone=functools.partial(client_has_gone, request)
             )
+        except services.InboxRefused as refused:
+            refuse(refused.authorization)
         except services.CollectAbandoned:
             # Nobody will read this; it is for the access log, and for a client that
             # only half-closed its side and can still read: it learns nothing was collected.

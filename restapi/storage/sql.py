@@ -63,7 +63,7 @@ SQLITE = Dialect(
     id_in_locked_rows="id IN ({rows})",
     # SQLite's timestamps are text in one format, so the smaller is the earlier.
     earlier="MIN({a}, {b})",
-    seconds_until="(julianday({moment}) - julianday('now')) * 86400.0",
+    seconds_until=f"(julianday({{moment}}) - julianday(statement_clock({_SQLITE_NOW}))) * 86400.0",
 )
 
 DIALECTS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}

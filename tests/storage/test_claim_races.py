@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from restapi import selectors, services
+from restapi import selectors, services, views
 from restapi.models import Message
 from restapi.selectors import InboxAccess
 from restapi.storage import messages
@@ -143,6 +143,17 @@ def test_the_unchecked_statements_ignore_claims() -> None:
     assert len(messages.collect_messages(username="ann", limit=10)) == 1
 
 
+def _claim_once(username: str, tokens: list[str]) -> None:
+    """Claim ``username`` on another connection, committed before this returns, the first time only."""
+    if tokens:
+        return
+    claimer = threading.Thread(
+        target=lambda: (tokens.append(services.claim_inbox(username=username)), connection.close())
+    )
+    claimer.start()
+    claimer.join(DEADLINE)
+
+
 def _claimed_right_after_the_check(monkeypatch: pytest.MonkeyPatch, username: str) -> list[str]:
     """Every access check of ``username`` is followed, before the request goes on, by a claim committed elsewhere."""
     tokens: list[str] = []
@@ -150,15 +161,22 @@ def _claimed_right_after_the_check(monkeypatch: pytest.MonkeyPatch, username: st
 
     def check_then_claim(name: str, token: str | None) -> selectors.InboxAuthorization:
         decided = check(name, token)
-        if name == username and not tokens:
-            claimer = threading.Thread(
-                target=lambda: (tokens.append(services.claim_inbox(username=name)), connection.close())
-            )
-            claimer.start()
-            claimer.join(DEADLINE)
+        if name == username:
+            _claim_once(name, tokens)
         return decided
 
     monkeypatch.setattr(selectors, "authorize_inbox", check_then_claim)
+    return tokens
+
+
+def _claimed_right_before_the_statement(monkeypatch: pytest.MonkeyPatch, username: str) -> list[str]:
+    """
+    A collect's last question before its statement (is the client still there?)
+    is followed by a claim committed elsewhere: a collect without a token decides
+    on the claim in its statement, so that is its last moment to be wrong.
+    """
+    tokens: list[str] = []
+    monkeypatch.setattr(views, "client_has_gone", lambda request: _claim_once(username, tokens) or False)
     return tokens
 
 
@@ -169,16 +187,18 @@ def test_through_the_api_a_claim_after_the_check_keeps_a_request_without_token_o
     from rest_framework.test import APIClient
 
     insert(username="ann", text="for ann only", timeout=600)
-    tokens = _claimed_right_after_the_check(monkeypatch, "ann")
     api = APIClient()
 
     if request_kind == "collect":
+        tokens = _claimed_right_before_the_statement(monkeypatch, "ann")
         answer = api.get("/chats/ann")
-        handed_out = answer.json()
+        # Refused: by the time its statement ran, the inbox was claimed.
+        assert answer.status_code == 401
     else:
+        tokens = _claimed_right_after_the_check(monkeypatch, "ann")
         answer = api.post("/chats/ann/leases", {"seconds": 30}, format="json")
-        handed_out = answer.json()["messages"]
+        assert answer.status_code == 200
+        assert answer.json()["messages"] == []
 
     assert tokens, "the claim did not run"
-    assert answer.status_code in (200, 201)
-    assert handed_out == []
+    assert Message.objects.get().collected_at is None
