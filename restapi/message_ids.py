@@ -9,6 +9,15 @@ a browser client never rounds an id into another message's.
 
 Two draws meet with probability n/2**53 for a table of n rows (one in 900
 million at ten million rows); the insert detects it and draws again.
+
+On PostgreSQL the message table is a ring of partitions by id
+(``restapi.storage.partitions``), and an id also says which partition holds
+its message: its top ``SLOT_BITS`` bits are the slot of the day the message
+expires (the day number modulo ``RING_DAYS``), or ``LONG_SLOT`` for a message
+that lives longer than the ring can wait for; the other ``RANDOM_BITS`` bits
+are random. A slot then holds the messages that expire on one day, and is
+emptied whole once that day is past retention. docs/SCALING.md ("Retention at
+scale") weighs the six bits of randomness this gives up.
 """
 
 from __future__ import annotations
@@ -17,9 +26,63 @@ import secrets
 
 MAX_MESSAGE_ID = 2**53 - 1
 
+SLOT_BITS = 6
+RANDOM_BITS = 53 - SLOT_BITS
+SLOTS = 2**SLOT_BITS
+# Slots 0..RING_DAYS-1 take one day each, in turn; the last slot takes every
+# message whose expiry is further ahead than the ring allows.
+RING_DAYS = SLOTS - 1
+LONG_SLOT = SLOTS - 1
+SECONDS_PER_DAY = 86_400
+# Days kept between the end of a slot's retention and its next use, for a purge
+# that runs late and for application clocks that are a little off.
+RING_MARGIN_DAYS = 7
+
 _source = secrets.SystemRandom()
 
 
 def new_message_id() -> int:
     """A fresh random id in 1..MAX_MESSAGE_ID."""
     return _source.randint(1, MAX_MESSAGE_ID)
+
+
+def day_slot(day: int) -> int:
+    """The slot of the ring that holds the messages expiring on ``day`` (days since 1970-01-01, UTC)."""
+    return day % RING_DAYS
+
+
+def ring_horizon_days(retention_days: int) -> int:
+    """
+    How many days ahead a message may expire and still go to its day's slot.
+
+    A slot is used again RING_DAYS days after its day, and the messages of the
+    next use arrive up to this many days before it; the slot must have been
+    emptied by then, which it can be only ``retention_days`` after its day. So
+    the horizon shrinks as retention grows; below 0 (retention nearly as long as
+    the ring) every message goes to LONG_SLOT and is purged row by row.
+    """
+    return RING_DAYS - retention_days - RING_MARGIN_DAYS
+
+
+def slot_of(message_id: int) -> int:
+    """The slot an id belongs to: its top SLOT_BITS bits."""
+    return message_id >> RANDOM_BITS
+
+
+def slot_bounds(slot: int) -> tuple[int, int]:
+    """The ids of ``slot``: from the first (included) to the last (excluded)."""
+    return slot << RANDOM_BITS, (slot + 1) << RANDOM_BITS
+
+
+def new_slotted_message_id(*, expires_at: float, now: float, retention_days: int) -> int:
+    """
+    A fresh id for a message expiring at Unix time ``expires_at``: the slot of
+    its expiry day, or LONG_SLOT past the ring's horizon, then RANDOM_BITS
+    random bits (never all zero in slot 0, so the id is never 0).
+    """
+    day = int(expires_at // SECONDS_PER_DAY)
+    horizon = ring_horizon_days(retention_days)
+    within = horizon >= 0 and day <= int(now // SECONDS_PER_DAY) + horizon
+    slot = day_slot(day) if within else LONG_SLOT
+    low = _source.randrange(1 if slot == 0 else 0, 2**RANDOM_BITS)
+    return (slot << RANDOM_BITS) | low

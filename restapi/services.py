@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 
-from restapi import message_ids, sealing, selectors
+from restapi import sealing, selectors
 from restapi.metrics import (
     COLLECTS_ABANDONED,
     MESSAGES_ACKNOWLEDGED,
@@ -33,7 +33,7 @@ from restapi.metrics import (
     count_hot_store_call,
 )
 from restapi.selectors import InboxAuthorization
-from restapi.storage import StoredMessage, inboxes, leases, messages, wakeups
+from restapi.storage import StoredMessage, inboxes, leases, messages, partitions, wakeups
 from restapi.storage.hot import hot_store
 from restapi.tokens import new_token, token_hash
 
@@ -63,7 +63,7 @@ def create_message(*, username: str, text: str, timeout: int) -> StoredMessage:
     """
     ring = sealing.keyring()
     for _ in range(ID_DRAWS):
-        message_id = message_ids.new_message_id()
+        message_id = partitions.draw_message_id(timeout)
         # Sealed for this id only, so a collision seals again for the next one.
         sealed = None if ring is None else ring.seal(message_id, text)
         stored = messages.insert_message(

@@ -8,9 +8,9 @@ from itertools import pairwise
 
 import pytest
 
-from restapi import message_ids
 from restapi.message_ids import MAX_MESSAGE_ID
 from restapi.models import Message
+from restapi.storage import partitions
 
 
 def test_new_ids_are_random_integers_that_javascript_holds_exactly(api, send):
@@ -32,7 +32,8 @@ def test_an_id_that_is_taken_is_drawn_again(api, send, monkeypatch):
     taken, second = predicted.randint(1, MAX_MESSAGE_ID), predicted.randint(1, MAX_MESSAGE_ID)
     now = datetime.now(UTC)
     Message.objects.create(id=taken, username="zed", text="first owner", created_at=now, expiration_date=now)
-    monkeypatch.setattr(message_ids, "_source", random.Random(seed))
+    draws = iter([taken, second])
+    monkeypatch.setattr(partitions, "draw_message_id", lambda timeout: next(draws))
 
     answer = send(username="ann", text="second owner")
 
@@ -45,7 +46,7 @@ def test_an_id_that_is_taken_is_drawn_again(api, send, monkeypatch):
 def test_a_draw_that_keeps_meeting_taken_ids_gives_up_with_a_500(api, send, monkeypatch):
     now = datetime.now(UTC)
     Message.objects.create(id=77, username="zed", text="taken", created_at=now, expiration_date=now)
-    monkeypatch.setattr(message_ids, "new_message_id", lambda: 77)
+    monkeypatch.setattr(partitions, "draw_message_id", lambda timeout: 77)
 
     answer = send(username="ann", text="never stored")
 

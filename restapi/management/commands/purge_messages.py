@@ -12,7 +12,8 @@ from restapi.retention import DEFAULT_BATCH_SIZE, purge_expired_messages
 class Command(BaseCommand):
     help = (
         "Delete messages that expired more than CHAT_RETENTION_DAYS days ago, "
-        "in short batches that never lock the table for long. Safe to run while the service runs."
+        "emptying whole partitions where it can (PostgreSQL) and deleting the rest in short batches "
+        "that never lock the table for long. Safe to run while the service runs."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,5 +40,6 @@ class Command(BaseCommand):
         RETENTION_LAST_SUCCESS.set_to_current_time()
         self.stdout.write(
             f"Deleted {result.deleted} messages expired before {result.cutoff.isoformat()} "
-            f"(retention {retention_days} days, {result.batches} batches)."
+            f"(retention {retention_days} days, {len(result.emptied_slots)} partitions emptied whole, "
+            f"{result.batches} batches)."
         )

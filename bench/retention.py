@@ -1,0 +1,154 @@
+"""
+The retention purge on a big table: how fast it removes rows, and how long it holds locks.
+
+    createdb -h 127.0.0.1 -U postgres ephemeral_retention
+    .venv/bin/python -m bench.retention --database-url postgres://postgres@127.0.0.1:5432/ephemeral_retention
+    .venv/bin/python -m bench.retention --database-url ... --table plain     # one table, as before
+    .venv/bin/python -m bench.retention --database-url ... --rows 1000000 --batch-size 5000
+
+Migrates the database, empties the message table and fills it with ``--rows``
+messages that expired 31 to 34 days ago (past the default 30-day retention, and
+when a daily purge would have found them),
+in one ``INSERT … SELECT … generate_series`` whose ids follow the layout the
+service gives them (``restapi.message_ids``), then runs the purge exactly as
+``manage.py purge_messages`` does. A probe connection meanwhile reads a
+message by id and sends one every 10 ms, as the service would.
+
+Prints the rows removed per second, every statement the purge ran that took
+longer than 100 ms, the longest statement (each runs in its own transaction,
+so that is the longest any lock is held), and the probe's slowest round: the
+longest a request waited on the purge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True, help="a PostgreSQL database this run may empty")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument(
+        "--table",
+        choices=["ring", "plain"],
+        default="ring",
+        help="ring: the partitioned table (migration 0008); plain: one table as before it (migrated to 0007)",
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="the purge's batch size (its default if unset)")
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 60)
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+
+    import django
+
+    django.setup()
+    import psycopg
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from restapi import retention
+    from restapi.message_ids import RANDOM_BITS, RING_DAYS, SECONDS_PER_DAY, new_slotted_message_id
+
+    def new_message_id(timeout: int) -> int:
+        now = time.time()
+        return new_slotted_message_id(expires_at=now + timeout, now=now, retention_days=retention_days)
+
+    retention_days = settings.CHAT["RETENTION_DAYS"]
+
+    call_command("migrate", verbosity=0)
+    if args.table == "plain":
+        call_command("migrate", "restapi", "0007", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE restapi_message")
+        started = time.perf_counter()
+        # Each row's id is a random one of the day its message expired, as the
+        # service draws them: the same SQL as restapi.message_ids, on the server.
+        cursor.execute(
+            "INSERT INTO restapi_message (id, username, text, created_at, expiration_date) "
+            "SELECT ((floor(extract(epoch FROM e.expires) / %s)::bigint %% %s) << %s) | g, "
+            "'user' || (g %% 10000), 'a message of some length, as people write them', "
+            "e.expires - interval '60 seconds', e.expires "
+            "FROM generate_series(1, %s) AS g, "
+            "LATERAL (SELECT statement_timestamp() - interval '31 days' "
+            "         - (g::float8 / %s) * interval '3 days' AS expires) AS e",
+            [SECONDS_PER_DAY, RING_DAYS, RANDOM_BITS, args.rows, args.rows],
+        )
+        filled = time.perf_counter() - started
+        cursor.execute("VACUUM ANALYZE restapi_message")
+        cursor.execute(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('restapi_message')"
+        )
+        (size,) = cursor.fetchone()
+        cursor.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = 'restapi_message'::regclass")
+        (partitioned,) = cursor.fetchone()
+    layout = "a ring of partitions" if partitioned else "one table"
+    print(f"filled {args.rows} expired rows in {filled:.1f} s ({size} with indexes, {layout})")
+
+    statements: list[tuple[float, float, str]] = []
+
+    def timed(execute, sql, params, many, context):
+        begun = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statements.append((begun, time.perf_counter(), " ".join(sql.split())[:110]))
+
+    settings_dict = connection.settings_dict
+    dsn = (
+        f"host={settings_dict['HOST']} port={settings_dict['PORT'] or 5432} "
+        f"dbname={settings_dict['NAME']} user={settings_dict['USER']}"
+    )
+    stop = threading.Event()
+    rounds: list[tuple[float, float]] = []
+
+    def probe() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                begun = time.perf_counter()
+                conn.execute("SELECT text FROM restapi_message WHERE id = %s", [new_message_id(60)])
+                conn.execute(
+                    "INSERT INTO restapi_message (id, username, text, created_at, expiration_date) "
+                    "VALUES (%s, 'probe', 'probe', statement_timestamp(), statement_timestamp() + interval '60 s')",
+                    [new_message_id(60)],
+                )
+                rounds.append((begun, time.perf_counter()))
+                time.sleep(0.01)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    time.sleep(0.5)
+    kwargs = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    started = time.perf_counter()
+    try:
+        with connection.execute_wrapper(timed):
+            result = retention.purge_expired_messages(retention_days=retention_days, **kwargs)
+    finally:
+        elapsed = time.perf_counter() - started
+        time.sleep(0.5)
+        stop.set()
+        prober.join()
+    print("statement ms | slowest probe round meanwhile ms | statement")
+    for begun, ended, sql in statements:
+        if ended - begun < 0.1:
+            continue
+        overlapping = [end - start for start, end in rounds if start < ended and end > begun]
+        print(f"{(ended - begun) * 1000:12.1f} | {max(overlapping, default=0) * 1000:32.1f} | {sql}")
+    longest = max(ended - begun for begun, ended, _ in statements)
+    slowest = max(end - start for start, end in rounds)
+    print(
+        f"purge: {result.deleted} rows in {elapsed:.1f} s = {result.deleted / elapsed:,.0f} rows/s; "
+        f"{len(statements)} statements, the longest {longest * 1000:.1f} ms; "
+        f"probe: {len(rounds)} rounds, slowest {slowest * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

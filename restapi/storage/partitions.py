@@ -1,0 +1,205 @@
+"""
+The ring of partitions of the message table on PostgreSQL, and how a slot of it is emptied.
+
+``restapi_message`` is partitioned by range of ``id`` into ``SLOTS`` fixed
+partitions, ``restapi_message_s00`` to ``restapi_message_s63``, that cover
+every id from 0 to 2**53 together (``restapi.message_ids`` gives the layout:
+the top six bits of an id are its slot). The partitions are made once, by
+migration 0008, and never created or dropped afterwards: a slot is emptied with
+``TRUNCATE`` when every row in it is past retention, and the ring comes round
+to it again ``RING_DAYS`` days later. So no send can ever find its partition
+missing, whatever happened to the purge's timer, and every id ever drawn
+(older fully random ones included) has a partition to live in.
+
+SQLite has no partitions: there the purge deletes rows in batches, as it does
+on PostgreSQL for whatever a slot cannot be emptied of whole.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+
+from restapi.message_ids import (
+    LONG_SLOT,
+    SECONDS_PER_DAY,
+    SLOTS,
+    day_slot,
+    new_message_id,
+    new_slotted_message_id,
+    ring_horizon_days,
+    slot_bounds,
+)
+from restapi.models import Message
+from restapi.storage.sql import run
+
+TABLE = Message._meta.db_table
+
+# How long emptying a slot may wait for its lock. TRUNCATE needs the slot to
+# itself; while it waits, every statement that reaches the slot queues behind
+# it, so it gives up soon and tries again after a pause.
+LOCK_TIMEOUT = "2s"
+LOCK_ATTEMPTS = 3
+PAUSE_BETWEEN_ATTEMPTS = 1.0
+
+
+def partition_name(slot: int) -> str:
+    return f"{TABLE}_s{slot:02d}"
+
+
+def draw_message_id(timeout: int) -> int:
+    """
+    A fresh id for a message that lives ``timeout`` seconds: in the slot of its
+    expiry day on PostgreSQL, fully random on SQLite (which has no slots).
+
+    The expiry day is reckoned on this host's clock, while the database's clock
+    sets the expiry itself; a host a little off near midnight puts a message
+    in the slot next to its day, which only delays that slot's emptying (a
+    slot is emptied only once every row in it is past retention).
+    """
+    if connection.vendor != "postgresql":
+        return new_message_id()
+    now = time.time()
+    return new_slotted_message_id(expires_at=now + timeout, now=now, retention_days=settings.CHAT["RETENTION_DAYS"])
+
+
+def slots_in_use(*, now: float, retention_days: int) -> set[int]:
+    """
+    The slots that sends may be writing to now: the days from yesterday to a
+    day past the ring's horizon (a day either side for clocks that are off),
+    and the slot of long-lived messages. These are never emptied whole.
+    """
+    today = int(now // SECONDS_PER_DAY)
+    horizon = ring_horizon_days(retention_days)
+    days = range(today - 1, today + max(horizon, 0) + 2)
+    return {day_slot(day) for day in days} | {LONG_SLOT}
+
+
+def is_partitioned() -> bool:
+    """Whether the message table is the ring of partitions (PostgreSQL after migration 0008)."""
+    if connection.vendor != "postgresql":
+        return False
+    rows = run("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [TABLE])
+    return bool(rows) and rows[0][0] == "p"
+
+
+def partitions() -> list[tuple[str, int, int]]:
+    """Every partition of the message table with its first and end id, in id order."""
+    rows = run(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s)",
+        [TABLE],
+    )
+    bounds = []
+    for name, expression in rows:
+        # "FOR VALUES FROM ('0') TO ('140737488355328')"
+        low, high = (int(part.split("'")[1]) for part in expression.split(" TO "))
+        bounds.append((name, low, high))
+    return sorted(bounds, key=lambda row: row[1])
+
+
+def ring_statements(source: str, target: str) -> list[str]:
+    """
+    The statements that make ``target``, a ring of partitions shaped like the
+    message table, and fill it from ``source``. The indexes get temporary names,
+    since the source table's still hold the real ones (``name_ring_indexes``).
+    """
+    statements = [f"CREATE TABLE {target} (LIKE {source} INCLUDING DEFAULTS) PARTITION BY RANGE (id)"]
+    for slot in range(SLOTS):
+        low, high = slot_bounds(slot)
+        statements.append(
+            f"CREATE TABLE {partition_name(slot)} PARTITION OF {target} FOR VALUES FROM ({low}) TO ({high})"
+        )
+    statements.append(f"INSERT INTO {target} SELECT * FROM {source}")  # noqa: S608
+    # Built after the copy: one sorted build per partition instead of an insert per row.
+    statements += [f"ALTER TABLE {target} ADD CONSTRAINT {target}_pkey PRIMARY KEY (id)"]
+    statements += [index.replace("{name}", f"{name}_ring").replace("{table}", target) for name, index in _INDEXES]
+    return statements
+
+
+def plain_statements(source: str, target: str) -> list[str]:
+    """The statements that make ``target``, an unpartitioned copy of the message table, from ``source``."""
+    return [
+        f"CREATE TABLE {target} (LIKE {source} INCLUDING DEFAULTS)",
+        f"INSERT INTO {target} SELECT * FROM {source}",  # noqa: S608
+        f"ALTER TABLE {target} ADD CONSTRAINT {target}_pkey PRIMARY KEY (id)",
+        *(index.replace("{name}", f"{name}_ring").replace("{table}", target) for name, index in _INDEXES),
+    ]
+
+
+def swap_statements(old: str, new: str) -> list[str]:
+    """Drop ``old`` and give ``new`` its name and its indexes' names (each a change of the catalogue only)."""
+    return [
+        f"DROP TABLE {old}",
+        f"ALTER TABLE {new} RENAME TO {TABLE}",
+        f"ALTER TABLE {TABLE} RENAME CONSTRAINT {new}_pkey TO {TABLE}_pkey",
+        *(f"ALTER INDEX {name}_ring RENAME TO {name}" for name, _ in _INDEXES),
+    ]
+
+
+# The model's indexes (restapi.models.Message.Meta.indexes), as SQL with the
+# table and the name left open: the copy builds them before the old ones go.
+_INDEXES = [
+    (
+        "message_open_lease_idx",
+        'CREATE INDEX {name} ON {table} ("lease_id") WHERE ("collected_at" IS NULL AND "lease_id" IS NOT NULL)',
+    ),
+    (
+        "message_inbox_queue_idx",
+        'CREATE INDEX {name} ON {table} ("username", "created_at", "id") WHERE "collected_at" IS NULL',
+    ),
+    ("message_expiration_idx", 'CREATE INDEX {name} ON {table} ("expiration_date")'),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EmptiedSlot:
+    slot: int
+    # Rows removed, and of those the ones that expired without being collected.
+    deleted: int
+    unread: int
+
+
+def has_rows(slot: int) -> bool:
+    ((exists,),) = run(f"SELECT EXISTS (SELECT 1 FROM {partition_name(slot)})")  # noqa: S608
+    return bool(exists)
+
+
+def empty_slot(slot: int, *, cutoff: datetime) -> EmptiedSlot | None:
+    """
+    Empty ``slot`` with TRUNCATE if every row in it expired before ``cutoff``;
+    None, touching nothing, if one did not (or the lock could not be had).
+
+    The rows are counted first, without a lock: a slot outside the days being
+    written gets no new rows and no collects, so the count stays true. Then,
+    holding the slot's ACCESS EXCLUSIVE lock (which waits for the statements
+    already reading it and stops new ones until the commit), the check is made
+    again and the slot truncated: nothing can slip in between the two.
+    """
+    name = partition_name(slot)
+    ((deleted, unread),) = run(f"SELECT count(*), count(*) FILTER (WHERE collected_at IS NULL) FROM {name}")  # noqa: S608
+    for attempt in range(LOCK_ATTEMPTS):
+        if attempt:
+            time.sleep(PAUSE_BETWEEN_ATTEMPTS)
+        try:
+            with transaction.atomic():
+                run(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                run(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+                ((kept,),) = run(f"SELECT EXISTS (SELECT 1 FROM {name} WHERE expiration_date >= %s)", [cutoff])  # noqa: S608
+                if kept:
+                    return None
+                run(f"TRUNCATE {name}")
+                return EmptiedSlot(slot, deleted, unread)
+        except OperationalError as error:
+            if not _lock_timed_out(error):
+                raise
+    return None
+
+
+def _lock_timed_out(error: OperationalError) -> bool:
+    # 55P03 lock_not_available: lock_timeout expired.
+    return getattr(error.__cause__, "sqlstate", None) == "55P03"

@@ -1,0 +1,269 @@
+"""
+The ring of partitions of the message table: ids that name their slot, slots
+emptied whole only when every row in them is past retention, and reads,
+collects and leases that do not care which partition a message is in.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from itertools import pairwise
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from rest_framework.test import APIClient
+
+from restapi import message_ids
+from restapi.message_ids import (
+    LONG_SLOT,
+    RANDOM_BITS,
+    RING_DAYS,
+    SECONDS_PER_DAY,
+    SLOTS,
+    day_slot,
+    ring_horizon_days,
+    slot_of,
+)
+from restapi.models import Message
+from restapi.retention import purge_expired_messages
+from restapi.storage import messages, partitions
+from restapi.storage.sql import dialect, run
+
+pytestmark = pytest.mark.django_db
+
+RETENTION_DAYS = 30
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="partitions exist on PostgreSQL only; SQLite keeps one table"
+)
+
+
+@pytest.fixture(autouse=True)
+def _retention(chat_settings: Callable[..., None]) -> None:
+    chat_settings(RETENTION_DAYS=RETENTION_DAYS)
+
+
+def _today() -> int:
+    return int(time.time() // SECONDS_PER_DAY)
+
+
+def _id_in(slot: int) -> int:
+    return (slot << RANDOM_BITS) | secrets.randbelow(2**RANDOM_BITS - 1) + 1
+
+
+def _stored(message_id: int, expires: datetime, *, username: str = "ann", collected: bool = False) -> Message:
+    return Message.objects.create(
+        id=message_id,
+        username=username,
+        text="hello",
+        created_at=expires - timedelta(seconds=60),
+        expiration_date=expires,
+        collected_at=expires if collected else None,
+    )
+
+
+def _partition_of(message_id: int) -> str:
+    ((name,),) = run("SELECT tableoid::regclass::text FROM restapi_message WHERE id = %s", [message_id])
+    return name
+
+
+def _days_ago(days: float) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def _purgeable_day() -> int:
+    """A day whose slot a daily purge empties today: past retention, and not yet come round again."""
+    in_use = partitions.slots_in_use(now=time.time(), retention_days=RETENTION_DAYS)
+    for days_ago in range(RETENTION_DAYS + 1, RING_DAYS):
+        if day_slot(_today() - days_ago) not in in_use:
+            return _today() - days_ago
+    raise AssertionError("the ring leaves no day to empty")
+
+
+def _noon(day: int) -> datetime:
+    return datetime.fromtimestamp(day * SECONDS_PER_DAY + SECONDS_PER_DAY / 2, UTC)
+
+
+@postgresql_only
+def test_the_ring_is_there_before_any_send_and_covers_every_id() -> None:
+    assert partitions.is_partitioned()
+    ring = partitions.partitions()
+    assert [name for name, _, _ in ring] == [partitions.partition_name(slot) for slot in range(SLOTS)]
+    # Contiguous from 0 to past the largest id: no id, however drawn, lacks a partition.
+    assert ring[0][1] == 0
+    assert ring[-1][2] == message_ids.MAX_MESSAGE_ID + 1
+    assert all(previous[2] == following[1] for previous, following in pairwise(ring))
+
+
+@postgresql_only
+def test_every_day_a_send_can_reach_has_its_partition_and_no_purge_empties_it() -> None:
+    horizon = ring_horizon_days(RETENTION_DAYS)
+    assert horizon >= 20
+    days_ahead = {day_slot(_today() + ahead) for ahead in range(horizon + 1)}
+    # Each day up to the horizon has a slot of its own: no two of them share one.
+    assert len(days_ahead) == horizon + 1
+    assert days_ahead | {LONG_SLOT} <= partitions.slots_in_use(now=time.time(), retention_days=RETENTION_DAYS)
+
+
+@postgresql_only
+def test_a_send_goes_to_the_slot_of_the_day_it_expires(send: Callable[..., object]) -> None:
+    hour = send(username="ann", text="in an hour", timeout=3600).json()["id"]
+    week = send(username="ann", text="in a week", timeout=7 * SECONDS_PER_DAY).json()["id"]
+    year = send(username="ann", text="in a year", timeout=365 * SECONDS_PER_DAY).json()["id"]
+
+    expiry_day = {
+        message.id: int(message.expiration_date.timestamp() // SECONDS_PER_DAY) for message in Message.objects.all()
+    }
+    assert slot_of(hour) == day_slot(expiry_day[hour])
+    assert slot_of(week) == day_slot(expiry_day[week])
+    # Further ahead than the ring can wait: the slot of long-lived messages.
+    assert slot_of(year) == LONG_SLOT
+    for message_id in (hour, week, year):
+        assert _partition_of(message_id) == partitions.partition_name(slot_of(message_id))
+
+
+@postgresql_only
+def test_a_read_by_id_reads_one_partition_only() -> None:
+    message_id = _id_in(day_slot(_today()))
+    _stored(message_id, datetime.now(UTC) + timedelta(hours=1))
+    with connection.cursor() as cursor:
+        # The statement the service runs, as it sends it (the id bound on the client).
+        cursor.execute(f"EXPLAIN {messages.statements(dialect()).fetch}", [message_id])
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert set(re.findall(r"restapi_message_s\d\d\b", plan)) == {partitions.partition_name(slot_of(message_id))}, plan
+
+
+@postgresql_only
+def test_a_slot_past_retention_is_emptied_whole() -> None:
+    day = _purgeable_day()
+    slot = day_slot(day)
+    gone = [_stored(_id_in(slot), _noon(day), collected=n % 2 == 0) for n in range(6)]
+    live = _stored(_id_in(day_slot(_today())), datetime.now(UTC) + timedelta(hours=1))
+
+    result = purge_expired_messages(retention_days=RETENTION_DAYS)
+
+    assert result.emptied_slots == (slot,)
+    assert result.deleted == len(gone)
+    assert not Message.objects.filter(id__in=[message.id for message in gone]).exists()
+    assert Message.objects.filter(id=live.id).exists()
+    # Emptied by TRUNCATE, not by deletes: not one batch found a row to delete.
+    assert result.batches == 1
+
+
+@postgresql_only
+def test_a_slot_holding_one_row_inside_retention_is_not_emptied_and_its_old_rows_still_go() -> None:
+    day = _purgeable_day()
+    slot = day_slot(day)
+    old = [_stored(_id_in(slot), _noon(day)) for _ in range(3)]
+    # Put there by a clock far off, or drawn before the ring existed: expired,
+    # but not yet past retention.
+    recent = _stored(_id_in(slot), _days_ago(RETENTION_DAYS - 1))
+
+    result = purge_expired_messages(retention_days=RETENTION_DAYS)
+
+    assert result.emptied_slots == ()
+    assert result.deleted == len(old)
+    assert list(Message.objects.values_list("id", flat=True)) == [recent.id]
+
+
+@postgresql_only
+def test_a_slot_that_sends_are_writing_to_is_never_emptied_whole() -> None:
+    slot = day_slot(_today())
+    # Past retention, in today's slot (a row from before the ring, say): deleted
+    # as a row, while today's slot stays as it is for the messages arriving now.
+    old = _stored(_id_in(slot), _days_ago(RETENTION_DAYS + 2))
+    live = _stored(_id_in(slot), datetime.now(UTC) + timedelta(hours=1))
+
+    result = purge_expired_messages(retention_days=RETENTION_DAYS)
+
+    assert result.emptied_slots == ()
+    assert result.deleted == 1
+    assert list(Message.objects.values_list("id", flat=True)) == [live.id]
+    assert not Message.objects.filter(id=old.id).exists()
+
+
+@postgresql_only
+def test_the_purge_command_reports_the_slots_it_emptied() -> None:
+    day = _purgeable_day()
+    for _ in range(3):
+        _stored(_id_in(day_slot(day)), _noon(day))
+
+    out = StringIO()
+    call_command("purge_messages", stdout=out)
+
+    assert "Deleted 3 messages" in out.getvalue()
+    assert "1 partitions emptied whole" in out.getvalue()
+    assert not partitions.has_rows(day_slot(day))
+
+
+def test_the_purge_on_either_database_removes_what_is_past_retention_and_nothing_else() -> None:
+    # Ids from the whole range, as any id may be: on PostgreSQL they fall in
+    # slots all over the ring; on SQLite there is one table.
+    past = [_stored(message_ids.new_message_id(), _days_ago(RETENTION_DAYS + 1 + n)) for n in range(5)]
+    kept = [_stored(message_ids.new_message_id(), _days_ago(RETENTION_DAYS - 1 - n)) for n in range(5)]
+
+    result = purge_expired_messages(retention_days=RETENTION_DAYS)
+
+    assert result.deleted == len(past)
+    assert set(Message.objects.values_list("id", flat=True)) == {message.id for message in kept}
+
+
+def test_collects_leases_and_reads_span_the_partitions(
+    api: APIClient, send: Callable[..., object], chat_settings: Callable[..., None]
+) -> None:
+    # One inbox whose messages expire on different days, so on PostgreSQL in
+    # different partitions, the last one in the slot of long-lived messages.
+    timeouts = [60, SECONDS_PER_DAY + 60, 5 * SECONDS_PER_DAY, 20 * SECONDS_PER_DAY, 300 * SECONDS_PER_DAY]
+    sent = [send(username="ann", text=f"m{n}", timeout=timeout).json()["id"] for n, timeout in enumerate(timeouts)]
+    if connection.vendor == "postgresql":
+        assert len({slot_of(message_id) for message_id in sent}) == len(sent)
+
+    for n, message_id in enumerate(sent):
+        assert api.get(f"/chat/{message_id}").json()["text"] == f"m{n}"
+    chat_settings(MAX_COLLECT=2)
+    leased = api.post("/chats/ann/leases", {"seconds": 30}, format="json")
+    assert leased.status_code == 201, leased.content
+    assert [message["id"] for message in leased.json()["messages"]] == sent[:2]
+    chat_settings(MAX_COLLECT=1000)
+
+    collected = api.get("/chats/ann").json()
+
+    # Oldest first across partitions; what the lease holds is not handed out.
+    assert [message["id"] for message in collected] == sent[2:]
+    assert api.get("/chats/ann").json() == []
+    acknowledged = api.delete(f"/chats/ann/leases/{leased.json()['lease']}")
+    assert acknowledged.status_code == 204
+    assert Message.objects.filter(collected_at__isnull=True).count() == 0
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_a_populated_table_into_the_ring_and_back() -> None:
+    rows = [
+        _stored(message_ids.new_message_id(), datetime.now(UTC) + timedelta(hours=n), username=f"u{n % 3}")
+        for n in range(50)
+    ]
+    expected = {message.id: (message.username, message.expiration_date) for message in rows}
+
+    call_command("migrate", "restapi", "0007", verbosity=0)
+    assert not partitions.is_partitioned()
+    assert dict(Message.objects.values_list("id", "username")) == {k: v[0] for k, v in expected.items()}
+
+    call_command("migrate", "restapi", verbosity=0)
+    assert partitions.is_partitioned()
+    assert {m.id: (m.username, m.expiration_date) for m in Message.objects.all()} == expected
+    for message_id in expected:
+        assert _partition_of(message_id) == partitions.partition_name(slot_of(message_id))
+    indexes = {name for (name,) in run("SELECT indexname FROM pg_indexes WHERE tablename = 'restapi_message'")}
+    assert indexes == {
+        "restapi_message_pkey",
+        "message_open_lease_idx",
+        "message_inbox_queue_idx",
+        "message_expiration_idx",
+    }
