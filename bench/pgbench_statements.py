@@ -40,10 +40,13 @@ def statements() -> dict[str, str]:
 
     django.setup()
     from restapi.storage.messages import statements as service_statements
+    from restapi.storage.partitions import live_window
     from restapi.storage.sql import POSTGRESQL
 
     found = service_statements(POSTGRESQL)
-    return {"insert": found.insert, "collect": found.collect, "fetch": found.fetch}
+    # The slots a collect looks in today, as the service passes them.
+    window = ",".join(str(bound) for bound in live_window())
+    return {"insert": found.insert, "collect": found.collect, "fetch": found.fetch, "window": window}
 
 
 def bind(statement: str, *values: str) -> str:
@@ -59,7 +62,17 @@ def scripts(sql: dict[str, str]) -> dict[str, str]:
     user = f"\\set u random(1, {USERS})\n"
     username = "'user' || :u"
     send = bind(sql["insert"], username, "'a message of average length'", str(LIVE_SECONDS))
-    collect = bind(sql["collect"], username, "100")
+    collect = bind(
+        # The live window, the inbox, an open inbox's claim condition, the window again, the limit.
+        sql["collect"],
+        *sql["window"].split(","),
+        username,
+        "true",
+        username,
+        "''",
+        *sql["window"].split(","),
+        "100",
+    )
     return {
         "send": user + send,
         "collect": user + collect,

@@ -28,7 +28,8 @@ def autovacuum_is_on(app_configs: Any = None, databases: Any = None, **kwargs: A
                 "PostgreSQL's autovacuum is off for the message table: collected and purged "
                 "rows are never reclaimed and the table grows without bound.",
                 hint="Set autovacuum = on in postgresql.conf, and "
-                "ALTER TABLE restapi_message RESET (autovacuum_enabled); see docs/OPERATIONS.md.",
+                "ALTER TABLE <table> RESET (autovacuum_enabled) for restapi_message or each of its "
+                "partitions that has it set; see docs/OPERATIONS.md.",
                 id="restapi.W001",
             )
         ]

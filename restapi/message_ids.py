@@ -23,6 +23,7 @@ scale") weighs the six bits of randomness this gives up.
 from __future__ import annotations
 
 import secrets
+import time
 
 MAX_MESSAGE_ID = 2**53 - 1
 
@@ -37,6 +38,11 @@ SECONDS_PER_DAY = 86_400
 # Days kept between the end of a slot's retention and its next use, for a purge
 # that runs late and for application clocks that are a little off.
 RING_MARGIN_DAYS = 7
+# How many days ahead a message may expire and still go to its day's slot. Every
+# collect looks in the slots of these days (and the day either side) and in
+# LONG_SLOT, so the fewer the cheaper; messages that live longer are rare and go
+# to LONG_SLOT, which the purge clears row by row.
+RING_HORIZON_DAYS = 2
 
 _source = secrets.SystemRandom()
 
@@ -53,15 +59,17 @@ def day_slot(day: int) -> int:
 
 def ring_horizon_days(retention_days: int) -> int:
     """
-    How many days ahead a message may expire and still go to its day's slot.
+    How many days ahead a message may expire and still go to its day's slot:
+    RING_HORIZON_DAYS, or less when retention is long.
 
     A slot is used again RING_DAYS days after its day, and the messages of the
-    next use arrive up to this many days before it; the slot must have been
+    next use arrive up to the horizon before it; the slot must have been
     emptied by then, which it can be only ``retention_days`` after its day. So
     the horizon shrinks as retention grows; below 0 (retention nearly as long as
-    the ring) every message goes to LONG_SLOT and is purged row by row.
+    the ring) the ring is not used: every message goes to LONG_SLOT and is
+    purged row by row.
     """
-    return RING_DAYS - retention_days - RING_MARGIN_DAYS
+    return min(RING_HORIZON_DAYS, RING_DAYS - retention_days - RING_MARGIN_DAYS)
 
 
 def slot_of(message_id: int) -> int:
@@ -86,3 +94,13 @@ def new_slotted_message_id(*, expires_at: float, now: float, retention_days: int
     slot = day_slot(day) if within else LONG_SLOT
     low = _source.randrange(1 if slot == 0 else 0, 2**RANDOM_BITS)
     return (slot << RANDOM_BITS) | low
+
+
+def new_message_id_of_today() -> int:
+    """
+    A fresh id in the slot of today, for a message made without a timeout in
+    hand (through the ORM: the admin, tests). Collects look in today's slot
+    until tomorrow is over; the purge empties the slot only once every row in
+    it is past retention, whenever that is.
+    """
+    return new_slotted_message_id(expires_at=time.time(), now=time.time(), retention_days=0)

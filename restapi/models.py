@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from restapi.message_ids import new_message_id
+from restapi.message_ids import new_message_id_of_today
 
 
 class Message(models.Model):
@@ -25,7 +25,7 @@ class Message(models.Model):
     message's id (``restapi.sealing``); the other column is then NULL.
     """
 
-    id = models.BigIntegerField(primary_key=True, default=new_message_id, editable=False)
+    id = models.BigIntegerField(primary_key=True, default=new_message_id_of_today, editable=False)
     username = models.CharField(max_length=150)
     # NULL, not "", when the text is sealed: an empty text is refused, a missing one is not a text.
     text = models.TextField(null=True)  # noqa: DJ001
@@ -62,6 +62,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} for {self.username}"
+
+
+class MessageRing(models.Model):
+    """
+    What the ring of partitions of the message table (PostgreSQL) needs to
+    remember: until when messages copied in from before the ring may still be
+    collected. Their ids are random over the whole range, so they sit in any
+    slot, and until then a collect looks in every slot instead of only in
+    those of the days around today (``restapi.storage.partitions``).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # The latest expiration_date of an uncollected message copied into the ring;
+    # NULL when there was none.
+    legacy_live_until = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "restapi_message_ring"
+
+    def __str__(self) -> str:
+        return f"ring; older messages collectable until {self.legacy_live_until}"
 
 
 class ThrottleWindow(models.Model):

@@ -13,8 +13,9 @@ measured times; on a big table, run it in a quiet hour.
 SQLite keeps its one table (nothing to do there).
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
+import restapi.message_ids
 from restapi.storage import partitions
 
 OLD = partitions.TABLE
@@ -35,6 +36,13 @@ def _rebuild(schema_editor, build) -> None:
 
 def to_ring(apps, schema_editor) -> None:
     _rebuild(schema_editor, partitions.ring_statements)
+    if schema_editor.connection.vendor == "postgresql":
+        # Until the last of the copied messages that may still be collected has
+        # expired, collects look in every slot (their ids are anywhere).
+        schema_editor.execute(
+            f"INSERT INTO {partitions.RING_TABLE} (id, legacy_live_until) "
+            f"SELECT 1, max(expiration_date) FROM {OLD} WHERE collected_at IS NULL"
+        )
 
 
 def to_plain(apps, schema_editor) -> None:
@@ -47,5 +55,22 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.CreateModel(
+            name="MessageRing",
+            fields=[
+                ("id", models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ("legacy_live_until", models.DateTimeField(null=True)),
+            ],
+            options={
+                "db_table": "restapi_message_ring",
+            },
+        ),
+        migrations.AlterField(
+            model_name="message",
+            name="id",
+            field=models.BigIntegerField(
+                default=restapi.message_ids.new_message_id_of_today, editable=False, primary_key=True, serialize=False
+            ),
+        ),
         migrations.RunPython(to_ring, to_plain),
     ]

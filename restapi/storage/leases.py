@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from restapi.storage import StoredMessage
-from restapi.storage.messages import TABLE, claim_parameters, delivery_key, inbox_batch, sealed_bytes
+from restapi.storage import StoredMessage, partitions
+from restapi.storage.messages import IN_LIVE_WINDOW, TABLE, claim_parameters, delivery_key, inbox_batch, sealed_bytes
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 
@@ -37,7 +37,7 @@ def statements(vendor: Dialect) -> Statements:
         # a statement that re-checks a row just leased finds it held.
         lease=(
             f"UPDATE {TABLE} SET lease_id = %s, leased_until = {vendor.now_plus_seconds} "  # noqa: S608
-            f"WHERE {vendor.id_in_locked_rows.format(rows=inbox_batch(vendor))} "
+            f"WHERE {IN_LIVE_WINDOW} AND {vendor.id_in_locked_rows.format(rows=inbox_batch(vendor))} "
             "RETURNING id, text, sealed_text, expiration_date, leased_until, created_at"
         ),
         # Collects what the lease still holds. A message whose own expiry passed
@@ -47,7 +47,7 @@ def statements(vendor: Dialect) -> Statements:
             f"UPDATE {TABLE} SET collected_at = {now}, "  # noqa: S608
             f"expiration_date = {vendor.earlier.format(a='expiration_date', b=now)} "
             f"WHERE lease_id = %s AND username = %s AND collected_at IS NULL AND leased_until > {now} "
-            "RETURNING id"
+            f"AND {IN_LIVE_WINDOW} RETURNING id"
         ),
     )
 
@@ -68,7 +68,8 @@ def lease_messages(
     ``claim_hash`` (messages.inbox_batch).
     """
     claim = claim_parameters(username=username, claim_hash=claim_hash, checked=checked)
-    rows = run(statements(dialect()).lease, [lease_id, seconds, username, *claim, limit])
+    window = partitions.live_window()
+    rows = run(statements(dialect()).lease, [lease_id, seconds, *window, username, *claim, *window, limit])
     if not rows:
         return LeasedMessages([], None)
     leased = [
@@ -82,4 +83,6 @@ def lease_messages(
 
 def acknowledge(*, username: str, lease_id: str) -> int:
     """Collect what lease ``lease_id`` of ``username`` still holds; how many messages that was."""
-    return len(run(statements(dialect()).acknowledge, [lease_id, username]))
+    # A lease ends within the hour, and its messages were live when it began:
+    # they are still in the live window.
+    return len(run(statements(dialect()).acknowledge, [lease_id, username, *partitions.live_window()]))

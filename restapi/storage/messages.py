@@ -17,7 +17,7 @@ from functools import cache
 
 from restapi.message_ids import MAX_MESSAGE_ID
 from restapi.models import Inbox, Message
-from restapi.storage import StoredMessage
+from restapi.storage import StoredMessage, partitions
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 TABLE = Message._meta.db_table
@@ -55,12 +55,19 @@ def collectable(clock: str) -> str:
     return f"{live(clock)} AND (leased_until IS NULL OR leased_until <= {clock})"
 
 
+# The slots of the ring where a live message can be (restapi.storage.partitions.live_window):
+# id ranges as parameters, so that PostgreSQL plans the statement on those
+# partitions alone instead of all 64. On SQLite the one range is every id.
+IN_LIVE_WINDOW = "(id >= %s AND id < %s OR id >= %s AND id < %s OR id >= %s AND id < %s)"
+
+
 def inbox_batch(vendor: Dialect) -> str:
     """
     The ids of an inbox's collectable messages, oldest first, if its claim is
     still the one the caller was authorized against.
 
-    Parameters: ``username``, then ``claim_parameters``, then a limit. Who may
+    Parameters: ``username``, then ``claim_parameters``, then the live
+    window's six bounds (``IN_LIVE_WINDOW``), then a limit. Who may
     collect is decided before the statement runs (selectors.authorize_inbox);
     a claim, rotation or release that commits in between would otherwise let a
     request collect on a decision that no longer holds, such as a client
@@ -72,7 +79,7 @@ def inbox_batch(vendor: Dialect) -> str:
     return (
         f"SELECT id FROM {TABLE} WHERE username = %s AND {collectable(vendor.now)} "  # noqa: S608
         f"AND (%s OR COALESCE((SELECT token_hash FROM {INBOX_TABLE} WHERE username = %s), '') = %s) "
-        f"ORDER BY {DELIVERY_ORDER} LIMIT %s"
+        f"AND {IN_LIVE_WINDOW} ORDER BY {DELIVERY_ORDER} LIMIT %s"
     )
 
 
@@ -121,16 +128,20 @@ def statements(vendor: Dialect) -> Statements:
         # (tests/storage/test_collect_plan.py).
         collect=(
             f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "  # noqa: S608
-            f"WHERE {vendor.id_in_locked_rows.format(rows=inbox)} "
+            # The window twice: on the rows updated as on the rows picked, so
+            # that the plan of each part holds the window's partitions alone.
+            f"WHERE {IN_LIVE_WINDOW} AND {vendor.id_in_locked_rows.format(rows=inbox)} "
             "RETURNING id, text, sealed_text, expiration_date, created_at"
         ),
-        has_live=f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)})",  # noqa: S608
+        has_live=(
+            f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)} AND {IN_LIVE_WINDOW})"  # noqa: S608
+        ),
         # What a waiter looks at: mail now, and else when the first lease holding
         # live messages of the inbox ends (they may be collectable then).
         outlook=(
-            f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)}), "  # noqa: S608
+            f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)} AND {IN_LIVE_WINDOW}), "  # noqa: S608
             f"(SELECT {vendor.seconds_until.format(moment='MIN(leased_until)')} FROM {TABLE} "
-            f"WHERE username = %s AND {live(now)} AND leased_until > {now})"
+            f"WHERE username = %s AND {live(now)} AND leased_until > {now} AND {IN_LIVE_WINDOW})"
         ),
         # The inbox's claim comes with the row, so that who may read it is decided
         # on the state of one instant and at no extra round trip.
@@ -172,7 +183,8 @@ def collect_messages(
     returned twice, whatever the clocks of the two transactions say.
     """
     claim = claim_parameters(username=username, claim_hash=claim_hash, checked=checked)
-    rows = run(statements(dialect()).collect, [username, *claim, limit])
+    window = partitions.live_window()
+    rows = run(statements(dialect()).collect, [*window, username, *claim, *window, limit])
     collected = [
         StoredMessage(message_id, username, text, as_datetime(expiry), sealed_bytes(sealed), as_datetime(created_at))
         for message_id, text, sealed, expiry, created_at in rows
@@ -182,7 +194,7 @@ def collect_messages(
 
 def has_live_messages(*, username: str) -> bool:
     """Whether ``username`` has a message that a collect would return now (live, and held by no lease)."""
-    ((exists,),) = run(statements(dialect()).has_live, [username])
+    ((exists,),) = run(statements(dialect()).has_live, [username, *partitions.live_window()])
     return bool(exists)
 
 
@@ -196,7 +208,8 @@ class Outlook:
 
 def inbox_outlook(*, username: str) -> Outlook:
     """Whether ``username`` has collectable mail now, and when a lease may return some (one statement)."""
-    ((exists, lease_ends_in),) = run(statements(dialect()).outlook, [username, username])
+    window = partitions.live_window()
+    ((exists, lease_ends_in),) = run(statements(dialect()).outlook, [username, *window, username, *window])
     return Outlook(bool(exists), None if lease_ends_in is None else max(0.0, float(lease_ends_in)))
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -34,10 +34,11 @@ from restapi.message_ids import (
     ring_horizon_days,
     slot_bounds,
 )
-from restapi.models import Message
+from restapi.models import Message, MessageRing
 from restapi.storage.sql import run
 
 TABLE = Message._meta.db_table
+RING_TABLE = MessageRing._meta.db_table
 
 # How long emptying a slot may wait for its lock. TRUNCATE needs the slot to
 # itself; while it waits, every statement that reaches the slot queues behind
@@ -69,14 +70,73 @@ def draw_message_id(timeout: int) -> int:
 
 def slots_in_use(*, now: float, retention_days: int) -> set[int]:
     """
-    The slots that sends may be writing to now: the days from yesterday to a
-    day past the ring's horizon (a day either side for clocks that are off),
-    and the slot of long-lived messages. These are never emptied whole.
+    The slots that can hold a live message now, and that sends may be writing
+    to: the days from yesterday to a day past the ring's horizon (a day either
+    side for clocks that are off), and the slot of long-lived messages. These
+    are never emptied whole; collects look in these alone. Every slot, when
+    retention leaves no room for the ring.
     """
-    today = int(now // SECONDS_PER_DAY)
     horizon = ring_horizon_days(retention_days)
-    days = range(today - 1, today + max(horizon, 0) + 2)
+    if horizon < 0:
+        return set(range(SLOTS))
+    today = int(now // SECONDS_PER_DAY)
+    days = range(today - 1, today + horizon + 2)
     return {day_slot(day) for day in days} | {LONG_SLOT}
+
+
+# The collect's statements take the slots to look in as this many id ranges
+# (first id, end id), so that PostgreSQL prunes the other partitions when it
+# plans the statement. The slots in use are one run of consecutive slots that
+# may wrap round the ring, and LONG_SLOT: at most three ranges.
+WINDOW_RANGES = 3
+EVERY_ID = (0, 2**53)
+
+
+def live_window() -> list[int]:
+    """
+    The id ranges a collect, a lease or an acknowledgement looks in, flattened
+    for the statement's parameters: the slots in use, or every id while
+    messages copied in from before the ring may still be collected, and always
+    on SQLite.
+    """
+    ranges = [EVERY_ID]
+    if connection.vendor == "postgresql" and not _older_messages_may_be_live():
+        slots = slots_in_use(now=time.time(), retention_days=settings.CHAT["RETENTION_DAYS"])
+        ranges = _as_ranges(slots)
+    ranges += [(0, 0)] * (WINDOW_RANGES - len(ranges))
+    return [bound for id_range in ranges for bound in id_range]
+
+
+def _as_ranges(slots: set[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive slots as id ranges."""
+    ranges: list[tuple[int, int]] = []
+    for slot in sorted(slots):
+        low, high = slot_bounds(slot)
+        if ranges and ranges[-1][1] == low:
+            ranges[-1] = (ranges[-1][0], high)
+        else:
+            ranges.append((low, high))
+    if len(ranges) > WINDOW_RANGES:
+        return [EVERY_ID]
+    return ranges
+
+
+# Per process, for each database: the messages copied in from before the ring
+# never become collectable later than when they were copied, so once that time
+# has passed it stays passed.
+_older_live_until: dict[tuple[str, str], datetime | None] = {}
+
+
+def _older_messages_may_be_live() -> bool:
+    key = (connection.settings_dict.get("HOST") or "", connection.settings_dict["NAME"])
+    if key not in _older_live_until:
+        if not is_partitioned():
+            # Not migrated to the ring yet: one table, every id in it.
+            return True
+        rows = run(f"SELECT legacy_live_until FROM {RING_TABLE} WHERE id = 1")  # noqa: S608
+        _older_live_until[key] = rows[0][0] if rows else None
+    until = _older_live_until[key]
+    return until is not None and until > datetime.now(UTC)
 
 
 def is_partitioned() -> bool:
@@ -117,6 +177,14 @@ def ring_statements(source: str, target: str) -> list[str]:
     statements.append(f"INSERT INTO {target} SELECT * FROM {source}")  # noqa: S608
     # Built after the copy: one sorted build per partition instead of an insert per row.
     statements += [f"ALTER TABLE {target} ADD CONSTRAINT {target}_pkey PRIMARY KEY (id)"]
+    # Each partition's index is built under a name that says which index of the
+    # table it is (message_inbox_queue_idx_s07), so that plans and monitoring
+    # read as before; the table's index then takes these in instead of building its own.
+    for slot in range(SLOTS):
+        statements += [
+            index.replace("{name}", f"{name}_s{slot:02d}").replace("{table}", partition_name(slot))
+            for name, index in _INDEXES
+        ]
     statements += [index.replace("{name}", f"{name}_ring").replace("{table}", target) for name, index in _INDEXES]
     return statements
 

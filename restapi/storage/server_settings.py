@@ -12,13 +12,18 @@ from django.db import connection
 
 from restapi.models import Message
 
-# One statement: the server-wide switch, and the table's own storage parameter
-# (which can turn autovacuum off for this table alone). No row: no table yet.
+# One statement: the server-wide switch, and the storage parameter of the table
+# or, on PostgreSQL's ring of partitions, of each partition (autovacuum works on
+# partitions, and the parameter can turn it off for one of them alone). No row:
+# no table yet.
 _AUTOVACUUM = """
 SELECT current_setting('autovacuum')::boolean
-       AND NOT coalesce('autovacuum_enabled=false' = ANY (reloptions), false)
-FROM pg_class
-WHERE oid = to_regclass(%s)
+       AND NOT EXISTS (
+           SELECT 1 FROM pg_partition_tree(t.oid) tree JOIN pg_class c ON c.oid = tree.relid
+           WHERE tree.isleaf AND 'autovacuum_enabled=false' = ANY (c.reloptions)
+       )
+FROM pg_class t
+WHERE t.oid = to_regclass(%s)
 """
 
 

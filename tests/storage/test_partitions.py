@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from itertools import pairwise
@@ -24,13 +24,14 @@ from restapi.message_ids import (
     LONG_SLOT,
     RANDOM_BITS,
     RING_DAYS,
+    RING_HORIZON_DAYS,
     SECONDS_PER_DAY,
     SLOTS,
     day_slot,
     ring_horizon_days,
     slot_of,
 )
-from restapi.models import Message
+from restapi.models import Message, MessageRing
 from restapi.retention import purge_expired_messages
 from restapi.storage import messages, partitions
 from restapi.storage.sql import dialect, run
@@ -45,8 +46,12 @@ postgresql_only = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _retention(chat_settings: Callable[..., None]) -> None:
+def _retention(chat_settings: Callable[..., None]) -> Iterator[None]:
     chat_settings(RETENTION_DAYS=RETENTION_DAYS)
+    # What each process remembers of the ring's older messages, read afresh.
+    partitions._older_live_until.clear()
+    yield
+    partitions._older_live_until.clear()
 
 
 def _today() -> int:
@@ -104,7 +109,7 @@ def test_the_ring_is_there_before_any_send_and_covers_every_id() -> None:
 @postgresql_only
 def test_every_day_a_send_can_reach_has_its_partition_and_no_purge_empties_it() -> None:
     horizon = ring_horizon_days(RETENTION_DAYS)
-    assert horizon >= 20
+    assert horizon == RING_HORIZON_DAYS
     days_ahead = {day_slot(_today() + ahead) for ahead in range(horizon + 1)}
     # Each day up to the horizon has a slot of its own: no two of them share one.
     assert len(days_ahead) == horizon + 1
@@ -114,17 +119,17 @@ def test_every_day_a_send_can_reach_has_its_partition_and_no_purge_empties_it() 
 @postgresql_only
 def test_a_send_goes_to_the_slot_of_the_day_it_expires(send: Callable[..., object]) -> None:
     hour = send(username="ann", text="in an hour", timeout=3600).json()["id"]
+    day = send(username="ann", text="in a day", timeout=SECONDS_PER_DAY).json()["id"]
     week = send(username="ann", text="in a week", timeout=7 * SECONDS_PER_DAY).json()["id"]
-    year = send(username="ann", text="in a year", timeout=365 * SECONDS_PER_DAY).json()["id"]
 
     expiry_day = {
         message.id: int(message.expiration_date.timestamp() // SECONDS_PER_DAY) for message in Message.objects.all()
     }
     assert slot_of(hour) == day_slot(expiry_day[hour])
-    assert slot_of(week) == day_slot(expiry_day[week])
-    # Further ahead than the ring can wait: the slot of long-lived messages.
-    assert slot_of(year) == LONG_SLOT
-    for message_id in (hour, week, year):
+    assert slot_of(day) == day_slot(expiry_day[day])
+    # Further ahead than the ring's horizon: the slot of long-lived messages.
+    assert slot_of(week) == LONG_SLOT
+    for message_id in (hour, day, week):
         assert _partition_of(message_id) == partitions.partition_name(slot_of(message_id))
 
 
@@ -132,11 +137,51 @@ def test_a_send_goes_to_the_slot_of_the_day_it_expires(send: Callable[..., objec
 def test_a_read_by_id_reads_one_partition_only() -> None:
     message_id = _id_in(day_slot(_today()))
     _stored(message_id, datetime.now(UTC) + timedelta(hours=1))
+    # The statement the service runs, as it sends it (the id bound on the client).
+    planned = _planned_partitions(messages.statements(dialect()).fetch, [message_id])
+    assert planned == {partitions.partition_name(slot_of(message_id))}
+
+
+def _planned_partitions(statement: str, params: list) -> set[str]:
     with connection.cursor() as cursor:
-        # The statement the service runs, as it sends it (the id bound on the client).
-        cursor.execute(f"EXPLAIN {messages.statements(dialect()).fetch}", [message_id])
+        cursor.execute(f"EXPLAIN {statement}", params)
         plan = "\n".join(line for (line,) in cursor.fetchall())
-    assert set(re.findall(r"restapi_message_s\d\d\b", plan)) == {partitions.partition_name(slot_of(message_id))}, plan
+    return set(re.findall(r"restapi_message_s\d\d\b", plan))
+
+
+@postgresql_only
+def test_a_collect_plans_only_the_partitions_a_live_message_can_be_in() -> None:
+    collect = messages.statements(dialect()).collect
+    window = partitions.live_window()
+    planned = _planned_partitions(collect, [*window, "ann", *window, 100])
+
+    in_use = partitions.slots_in_use(now=time.time(), retention_days=RETENTION_DAYS)
+    assert planned == {partitions.partition_name(slot) for slot in in_use}
+    assert len(planned) == RING_HORIZON_DAYS + 4
+
+
+@postgresql_only
+def test_while_older_messages_may_be_live_a_collect_looks_in_every_slot(
+    api: APIClient, send: Callable[..., object]
+) -> None:
+    # A message copied in from before the ring: its id is in a slot far from today's.
+    far = (day_slot(_today()) + RING_DAYS // 2) % RING_DAYS
+    older = _stored(_id_in(far), datetime.now(UTC) + timedelta(hours=2))
+    Message.objects.filter(id=older.id).update(created_at=datetime.now(UTC) - timedelta(hours=1))
+    newer = send(username="ann", text="sent now", timeout=600).json()["id"]
+    MessageRing.objects.update_or_create(id=1, defaults={"legacy_live_until": older.expiration_date})
+
+    assert [message["id"] for message in api.get("/chats/ann").json()] == [older.id, newer]
+
+    # Once every older message has expired, the far slots are no longer read.
+    MessageRing.objects.filter(id=1).update(legacy_live_until=datetime.now(UTC) - timedelta(seconds=1))
+    partitions._older_live_until.clear()
+    hidden = _stored(_id_in(far), datetime.now(UTC) + timedelta(hours=2))
+    window = partitions.live_window()
+    assert partitions.partition_name(far) not in _planned_partitions(
+        messages.statements(dialect()).collect, [*window, "ann", *window, 100]
+    )
+    assert Message.objects.filter(id=hidden.id, collected_at__isnull=True).exists()
 
 
 @postgresql_only
@@ -222,7 +267,7 @@ def test_collects_leases_and_reads_span_the_partitions(
     timeouts = [60, SECONDS_PER_DAY + 60, 5 * SECONDS_PER_DAY, 20 * SECONDS_PER_DAY, 300 * SECONDS_PER_DAY]
     sent = [send(username="ann", text=f"m{n}", timeout=timeout).json()["id"] for n, timeout in enumerate(timeouts)]
     if connection.vendor == "postgresql":
-        assert len({slot_of(message_id) for message_id in sent}) == len(sent)
+        assert len({slot_of(message_id) for message_id in sent}) >= 3
 
     for n, message_id in enumerate(sent):
         assert api.get(f"/chat/{message_id}").json()["text"] == f"m{n}"
