@@ -13,7 +13,10 @@ retention), each message's id in the slot of its expiry day, or in the slot of
 long-lived messages past the ring's horizon, as the service draws them: 34
 partitions hold rows. Then it copies the
 same rows into one unpartitioned table with the same indexes (schema
-``plain``) and runs pgbench on the service's own statements against each:
+``plain``), and into the design not taken: daily partitions by ``created_at``
+with ``(id, created_at)`` as the key (schema ``bycreated``), where a read by id
+must look in every partition. It runs pgbench on the service's own statements
+against each:
 
 - ``read``: the ``SELECT`` of ``GET /chat/<id>`` for a random stored id;
 - ``collect``: the ``UPDATE … RETURNING`` of ``GET /chats/<username>`` (up to
@@ -79,6 +82,12 @@ def main() -> None:
         return f"(CASE WHEN {day} <= {today_value} + {horizon} THEN {day} % {RING_DAYS} ELSE {LONG_SLOT} END)"
 
     slot_sql = slot_of("g", str(today))
+    # The design not taken: daily partitions by created_at, the key (id, created_at).
+    by_created_partitions = "\n".join(
+        f"CREATE TABLE bycreated.restapi_message_d{n} PARTITION OF bycreated.restapi_message "
+        f"FOR VALUES FROM (to_timestamp({day * SECONDS_PER_DAY})) TO (to_timestamp({(day + 1) * SECONDS_PER_DAY}));"
+        for n, day in enumerate(range(today - DAYS_BACK - 1, today - DAYS_BACK + DAYS + 1))
+    )
     fill = f"""
         TRUNCATE restapi_message;
         INSERT INTO restapi_message (id, username, text, created_at, expiration_date)
@@ -93,8 +102,18 @@ def main() -> None:
         CREATE SCHEMA plain;
         CREATE TABLE plain.restapi_message (LIKE public.restapi_message INCLUDING ALL);
         INSERT INTO plain.restapi_message SELECT * FROM public.restapi_message;
+        DROP SCHEMA IF EXISTS bycreated CASCADE;
+        CREATE SCHEMA bycreated;
+        CREATE TABLE bycreated.restapi_message (LIKE public.restapi_message INCLUDING DEFAULTS)
+            PARTITION BY RANGE (created_at);
+        {by_created_partitions}
+        INSERT INTO bycreated.restapi_message SELECT * FROM public.restapi_message;
+        ALTER TABLE bycreated.restapi_message ADD PRIMARY KEY (id, created_at);
+        CREATE INDEX ON bycreated.restapi_message (username, created_at, id) WHERE collected_at IS NULL;
+        CREATE INDEX ON bycreated.restapi_message (expiration_date);
         VACUUM ANALYZE public.restapi_message;
         VACUUM ANALYZE plain.restapi_message;
+        VACUUM ANALYZE bycreated.restapi_message;
     """
     started = time.perf_counter()
     subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", "-"], input=fill, text=True, check=True)
@@ -125,7 +144,11 @@ def main() -> None:
         for name, text in scripts.items():
             script = Path(folder) / f"{name}.sql"
             script.write_text(text)
-            for table, search_path in (("one table", "plain,public"), ("ring of 64 partitions", "public")):
+            for table, search_path in (
+                ("one table", "plain,public"),
+                ("ring of 64 partitions", "public"),
+                (f"{DAYS + 2} by created_at", "bycreated,public"),
+            ):
                 result = run_pgbench(
                     url, script, clients=args.clients, seconds=args.seconds, search_path=search_path, today=today
                 )

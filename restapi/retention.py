@@ -76,7 +76,7 @@ def empty_whole_slots(*, cutoff: datetime, retention_days: int) -> list[partitio
     """Truncate every slot of the ring that no send is writing to and whose rows are all past ``cutoff``."""
     if not partitions.is_partitioned():
         return []
-    in_use = partitions.slots_in_use(now=time.time(), retention_days=retention_days)
+    in_use = partitions.slots_in_use(now=partitions.database_now(), retention_days=retention_days)
     emptied = []
     for slot in range(partitions.SLOTS):
         if slot in in_use or not partitions.has_rows(slot):

@@ -35,7 +35,7 @@ from restapi.message_ids import (
     slot_bounds,
 )
 from restapi.models import Message, MessageRing
-from restapi.storage.sql import run
+from restapi.storage.sql import dialect, run
 
 TABLE = Message._meta.db_table
 RING_TABLE = MessageRing._meta.db_table
@@ -57,15 +57,38 @@ def draw_message_id(timeout: int) -> int:
     A fresh id for a message that lives ``timeout`` seconds: in the slot of its
     expiry day on PostgreSQL, fully random on SQLite (which has no slots).
 
-    The expiry day is reckoned on this host's clock, while the database's clock
-    sets the expiry itself; a host a little off near midnight puts a message
-    in the slot next to its day, which only delays that slot's emptying (a
-    slot is emptied only once every row in it is past retention).
+    The expiry day is reckoned on the database's clock as this process last
+    read it (``database_now``), while the insert sets the expiry itself; a
+    message a second off near midnight lands in the slot next to its day, which
+    only delays that slot's emptying (a slot is emptied only once every row in
+    it is past retention) and stays within the slots collects look in.
     """
     if connection.vendor != "postgresql":
         return new_message_id()
-    now = time.time()
+    now = database_now()
     return new_slotted_message_id(expires_at=now + timeout, now=now, retention_days=settings.CHAT["RETENTION_DAYS"])
+
+
+# How often a process reads the database's clock again. Between two readings it
+# follows the database's clock by its own, which drifts by milliseconds a day.
+CLOCK_READ_INTERVAL = 600.0
+# Per process, for each database: (database clock - this host's clock, when read, by the monotonic clock).
+_clock_offsets: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+def database_now() -> float:
+    """
+    Unix time on the database's clock, which decides every expiry, so that
+    the slot a send picks and the slots a collect looks in agree on every host
+    however far off its own clock is: one query per process every ten minutes.
+    """
+    key = (connection.settings_dict.get("HOST") or "", connection.settings_dict["NAME"])
+    known = _clock_offsets.get(key)
+    if known is None or time.monotonic() - known[1] > CLOCK_READ_INTERVAL:
+        ((database_time,),) = run(f"SELECT extract(epoch FROM {dialect().now})")  # noqa: S608
+        known = (float(database_time) - time.time(), time.monotonic())
+        _clock_offsets[key] = known
+    return time.time() + known[0]
 
 
 def slots_in_use(*, now: float, retention_days: int) -> set[int]:
@@ -101,7 +124,7 @@ def live_window() -> list[int]:
     """
     ranges = [EVERY_ID]
     if connection.vendor == "postgresql" and not _older_messages_may_be_live():
-        slots = slots_in_use(now=time.time(), retention_days=settings.CHAT["RETENTION_DAYS"])
+        slots = slots_in_use(now=database_now(), retention_days=settings.CHAT["RETENTION_DAYS"])
         ranges = _as_ranges(slots)
     ranges += [(0, 0)] * (WINDOW_RANGES - len(ranges))
     return [bound for id_range in ranges for bound in id_range]

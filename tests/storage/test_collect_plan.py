@@ -15,6 +15,7 @@ import pytest
 
 from restapi.models import Message
 from restapi.storage.messages import claim_parameters, statements
+from restapi.storage.partitions import EVERY_ID
 from restapi.storage.sql import POSTGRESQL
 from tests.support.postgres import PostgresCluster
 
@@ -39,8 +40,11 @@ def scratch(private_postgres: PostgresCluster) -> Iterator[psycopg.Connection]:
 
 def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[int, list[str]]:
     """Run the service's collect statement for ``username``; the pages it touched and the texts it returned."""
+    # One table, so the live window is every id.
+    window = [*EVERY_ID, 0, 0, 0, 0]
+    claim = claim_parameters(username=username, claim_hash=None, checked=True)
+    parameters = [*window, username, *claim, *window, 100]
     conn.execute("BEGIN")
-    parameters = [username, *claim_parameters(username=username, claim_hash=None, checked=True), 100]
     plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statements(POSTGRESQL).collect, parameters)
     (report,) = plan.fetchone()[0]
     conn.execute("ROLLBACK")

@@ -13,9 +13,8 @@ from django.db import connection
 from django.utils import timezone
 
 from restapi import services
-from restapi.message_ids import new_message_id
 from restapi.models import Message
-from restapi.storage import StoredMessage, messages
+from restapi.storage import StoredMessage, messages, partitions
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def insert(*, username: str, text: str, timeout: int) -> StoredMessage:
     """Store a plain message under a fresh id, as the service does."""
     stored = messages.insert_message(
-        message_id=new_message_id(), username=username, text=text, sealed_text=None, timeout=timeout
+        message_id=partitions.draw_message_id(timeout), username=username, text=text, sealed_text=None, timeout=timeout
     )
     assert stored is not None
     return stored

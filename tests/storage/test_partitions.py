@@ -15,6 +15,7 @@ from io import StringIO
 from itertools import pairwise
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
@@ -134,6 +135,19 @@ def test_a_send_goes_to_the_slot_of_the_day_it_expires(send: Callable[..., objec
 
 
 @postgresql_only
+def test_a_host_whose_clock_is_days_off_sends_where_collects_look(api: APIClient, send: Callable[..., object]) -> None:
+    partitions._clock_offsets.clear()
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=5), tick=True):
+        # The slot comes from the database's clock, not from this host's.
+        sent = send(username="ann", text="from a host five days ahead", timeout=600).json()["id"]
+    partitions._clock_offsets.clear()
+
+    expiry = Message.objects.get(id=sent).expiration_date
+    assert slot_of(sent) == day_slot(int(expiry.timestamp() // SECONDS_PER_DAY))
+    assert [message["id"] for message in api.get("/chats/ann").json()] == [sent]
+
+
+@postgresql_only
 def test_a_read_by_id_reads_one_partition_only() -> None:
     message_id = _id_in(day_slot(_today()))
     _stored(message_id, datetime.now(UTC) + timedelta(hours=1))
@@ -153,7 +167,8 @@ def _planned_partitions(statement: str, params: list) -> set[str]:
 def test_a_collect_plans_only_the_partitions_a_live_message_can_be_in() -> None:
     collect = messages.statements(dialect()).collect
     window = partitions.live_window()
-    planned = _planned_partitions(collect, [*window, "ann", *window, 100])
+    claim = messages.claim_parameters(username="ann", claim_hash=None, checked=True)
+    planned = _planned_partitions(collect, [*window, "ann", *claim, *window, 100])
 
     in_use = partitions.slots_in_use(now=time.time(), retention_days=RETENTION_DAYS)
     assert planned == {partitions.partition_name(slot) for slot in in_use}
@@ -179,7 +194,8 @@ def test_while_older_messages_may_be_live_a_collect_looks_in_every_slot(
     hidden = _stored(_id_in(far), datetime.now(UTC) + timedelta(hours=2))
     window = partitions.live_window()
     assert partitions.partition_name(far) not in _planned_partitions(
-        messages.statements(dialect()).collect, [*window, "ann", *window, 100]
+        messages.statements(dialect()).collect,
+        [*window, "ann", *messages.claim_parameters(username="ann", claim_hash=None, checked=True), *window, 100],
     )
     assert Message.objects.filter(id=hidden.id, collected_at__isnull=True).exists()
 
