@@ -8,9 +8,9 @@ The retention purge on a big table: how fast it removes rows, and how long it ho
 
 Migrates the database, empties the message table and fills it with ``--rows``
 messages that expired 31 to 34 days ago (past the default 30-day retention, and
-when a daily purge would have found them),
-in one ``INSERT … SELECT … generate_series`` whose ids follow the layout the
-service gives them (``restapi.message_ids``), then runs the purge exactly as
+when a daily purge would have found them), in one ``INSERT … SELECT …
+generate_series`` whose ids follow the layout the service gives them
+(``restapi.message_ids``), then runs the purge exactly as
 ``manage.py purge_messages`` does. A probe connection meanwhile reads a
 message by id and sends one every 10 ms, as the service would.
 
@@ -84,7 +84,8 @@ def main() -> None:
         filled = time.perf_counter() - started
         cursor.execute("VACUUM ANALYZE restapi_message")
         cursor.execute(
-            "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('restapi_message')"
+            "SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(relid)), "
+            "pg_total_relation_size('restapi_message'))) FROM pg_partition_tree('restapi_message')"
         )
         (size,) = cursor.fetchone()
         cursor.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = 'restapi_message'::regclass")
