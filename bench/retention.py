@@ -143,6 +143,17 @@ def main() -> None:
         overlapping = [end - start for start, end in rounds if start < ended and end > begun]
         print(f"{(ended - begun) * 1000:12.1f} | {max(overlapping, default=0) * 1000:32.1f} | {sql}")
     longest = max(ended - begun for begun, ended, _ in statements)
+    # A slot's ACCESS EXCLUSIVE lock is held from its LOCK TABLE to the commit
+    # after its TRUNCATE (the commit itself is not a statement, so not timed).
+    held, locked_at = [], None
+    for begun, ended, sql in statements:
+        if sql.startswith("LOCK TABLE"):
+            locked_at = begun
+        elif sql.startswith("TRUNCATE") and locked_at is not None:
+            held.append((ended - locked_at) * 1000)
+            locked_at = None
+    if held:
+        print(f"{len(held)} slots emptied; each one's lock held (LOCK TABLE to TRUNCATE) at most {max(held):.1f} ms")
     slowest = max(end - start for start, end in rounds)
     print(
         f"purge: {result.deleted} rows in {elapsed:.1f} s = {result.deleted / elapsed:,.0f} rows/s; "
