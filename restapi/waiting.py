@@ -96,7 +96,8 @@ def stop_waiting() -> None:
         hub.wake_all()
 
 
-def _hub() -> wakeups.InboxHub | wakeups.NoHub:
+def wake_up_hub() -> wakeups.InboxHub | wakeups.NoHub:
+    """The running event loop's wake-up subscriber, with the subscriber's own timeout."""
     chat = settings.CHAT
     return wakeups.hub(chat["REDIS_URL"], timeout=max(chat["REDIS_TIMEOUT"], SUBSCRIBER_TIMEOUT_SECONDS))
 
@@ -105,7 +106,7 @@ async def wait_for_mail(username: str, seconds: int) -> None:
     """Return once ``username``'s inbox has a collectable message, ``seconds`` pass, or the server stops."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    hub = _hub()
+    hub = wake_up_hub()
     name = await on_lookup_thread(wakeups.channel, username) if hub.available else ""
     # Subscribed before the first look, so a message sent after that look wakes it.
     async with hub.listen(name) as listener:
