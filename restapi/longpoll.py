@@ -35,7 +35,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from rest_framework.exceptions import APIException, ValidationError
 
-from restapi import waiting
+from restapi import views, waiting
 from restapi.authentication import require_inbox_access
 from restapi.serializers import LeaseRequestSerializer, UsernameField, WaitField
 
@@ -109,8 +109,9 @@ def refused(request: HttpRequest, username: str) -> bool:
     """
     Whether the view will refuse ``request`` whatever the inbox holds: then it
     must not wait. The view's own checks decide (content negotiation and
-    version, the prefetch refusal, the read throttle, then the inbox's token,
-    as its handler asks for it), so no rule is written twice. The throttle
+    version, the prefetch refusal, the read throttle, a lease sent as a form,
+    then the inbox's token, as its handler asks for it), so no rule is written
+    twice. The throttle
     counts this look as one read: a client cannot hold more waiters than its
     read budget allows, and a waiting request that is answered costs two.
 
@@ -125,6 +126,9 @@ def refused(request: HttpRequest, username: str) -> bool:
         api_request = view.initialize_request(request, *match.args, **match.kwargs)
         view.request = api_request
         view.initial(api_request, *match.args, **match.kwargs)
+        if request.method == "POST":
+            # The lease handler's first check of its body, before it reads it.
+            views._refuse_a_form(api_request)
         require_inbox_access(api_request, username)
     except APIException:
         return True

@@ -7,6 +7,7 @@ longer than the test allows, so a request that waited first fails the test.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -74,6 +75,15 @@ def test_a_waiting_lease_the_view_cannot_accept_is_refused_at_once(api):
     for body in ({"seconds": 0, "wait": WAIT}, {"seconds": 30, "wait": WAIT, "colour": "red"}):
         refused = answered_without_waiting(lambda body=body: api.post("/chats/ann/leases", body, format="json"))
         assert refused.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_lease_sent_as_a_form_is_refused_at_once(api):
+    body = json.dumps({"seconds": 30, "wait": WAIT})
+
+    refused = answered_without_waiting(lambda: api.post("/chats/ann/leases", body, content_type="text/plain"))
+
+    assert refused.status_code == 415
 
 
 @pytest.mark.django_db(transaction=True)
