@@ -1,19 +1,23 @@
 """
 A collect reads a bounded number of pages however many uncollected messages the table holds.
 
-Run against a scratch copy of the table in the private PostgreSQL cluster, with
-autovacuum off on it, so that its statistics are as stale as a busy table's can
-be between two autovacuum runs, and then again once it is analysed.
+Run against a scratch copy of the table in the private PostgreSQL cluster (one
+table, and the ring of partitions of migration 0008), with autovacuum off on it,
+so that its statistics are as stale as a busy table's can be between two
+autovacuum runs, and then again once it is analysed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from restapi.message_ids import SECONDS_PER_DAY, day_slot, slot_bounds
 from restapi.models import Message
+from restapi.storage import partitions
 from restapi.storage.messages import claim_parameters, statements
 from restapi.storage.partitions import EVERY_ID
 from restapi.storage.sql import POSTGRESQL
@@ -23,25 +27,49 @@ WAITING_FOR_OTHERS = 50_000
 TABLE = Message._meta.db_table
 
 
-@pytest.fixture
-def scratch(private_postgres: PostgresCluster) -> Iterator[psycopg.Connection]:
-    """A connection whose ``restapi_message`` is an empty copy of the real one, indexes included."""
+@pytest.fixture(params=["one table", "ring"])
+def scratch(request: pytest.FixtureRequest, private_postgres: PostgresCluster) -> Iterator[psycopg.Connection]:
+    """
+    A connection whose ``restapi_message`` is an empty copy of the real one,
+    indexes included: one table, or the ring of partitions as migration 0008 makes it.
+    """
     with psycopg.connect(private_postgres.dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA scratch")
         try:
-            conn.execute(f"CREATE TABLE scratch.{TABLE} (LIKE public.{TABLE} INCLUDING ALL)")
-            conn.execute(f"ALTER TABLE scratch.{TABLE} SET (autovacuum_enabled = false)")
             # The claims table the collect consults stays the real (empty) one.
             conn.execute("SET search_path = scratch, public")
+            if request.param == "ring":
+                for statement in partitions.ring_statements(f"public.{TABLE}", TABLE):
+                    conn.execute(statement)
+                tables = [partitions.partition_name(slot) for slot in range(partitions.SLOTS)]
+            else:
+                conn.execute(f"CREATE TABLE scratch.{TABLE} (LIKE public.{TABLE} INCLUDING ALL)")
+                tables = [TABLE]
+            for table in tables:
+                conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+            conn.ring = request.param == "ring"  # type: ignore[attr-defined]
             yield conn
         finally:
             conn.execute("DROP SCHEMA scratch CASCADE")
 
 
+def _window(conn: psycopg.Connection) -> list[int]:
+    """The live window the service passes: today's slots on the ring, every id on one table."""
+    if not conn.ring:  # type: ignore[attr-defined]
+        return [*EVERY_ID, 0, 0, 0, 0]
+    ranges = partitions._as_ranges(partitions.slots_in_use(now=time.time(), retention_days=30))
+    ranges += [(0, 0)] * (partitions.WINDOW_RANGES - len(ranges))
+    return [bound for id_range in ranges for bound in id_range]
+
+
+def _first_id(conn: psycopg.Connection) -> int:
+    """Where the test's ids start: in today's slot on the ring, where a live message is."""
+    return slot_bounds(day_slot(int(time.time() // SECONDS_PER_DAY)))[0] if conn.ring else 0  # type: ignore[attr-defined]
+
+
 def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[int, list[str]]:
     """Run the service's collect statement for ``username``; the pages it touched and the texts it returned."""
-    # One table, so the live window is every id.
-    window = [*EVERY_ID, 0, 0, 0, 0]
+    window = _window(conn)
     claim = claim_parameters(username=username, claim_hash=None, checked=True)
     parameters = [*window, username, *claim, *window, 100]
     conn.execute("BEGIN")
@@ -55,15 +83,17 @@ def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[in
 
 @pytest.mark.parametrize("analysed", [False, True], ids=["stale statistics", "fresh statistics"])
 def test_a_collect_does_not_read_other_inboxes(scratch: psycopg.Connection, analysed: bool) -> None:
+    first = _first_id(scratch)
     scratch.execute(
         f"INSERT INTO {TABLE} (id, username, text, created_at, expiration_date) "
-        "SELECT n, 'user' || n %% 5000, 'waiting', now(), now() + interval '1 hour' FROM generate_series(1, %s) AS n",
-        [WAITING_FOR_OTHERS],
+        "SELECT %s + n, 'user' || n %% 5000, 'waiting', now(), now() + interval '1 hour' "
+        "FROM generate_series(1, %s) AS n",
+        [first, WAITING_FOR_OTHERS],
     )
     scratch.execute(
         f"INSERT INTO {TABLE} (id, username, text, created_at, expiration_date) "
         "VALUES (%s, 'ann', 'for ann', now(), now() + interval '1 hour')",
-        [WAITING_FOR_OTHERS + 1],
+        [first + WAITING_FOR_OTHERS + 1],
     )
     if analysed:
         scratch.execute(f"ANALYZE {TABLE}")
