@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 
 import django
@@ -32,53 +31,32 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from bench.probing import StatementTimer, probing, slowest_overlapping
     from restapi.message_ids import new_message_id
 
-    statements: list[tuple[float, float, str]] = []
+    def probe_round(conn: psycopg.Connection) -> None:
+        conn.execute("SELECT text FROM restapi_message WHERE id = 1")
+        conn.execute(
+            "INSERT INTO restapi_message (id, username, text, created_at, expiration_date) "
+            "VALUES (%s, 'probe', 'probe', statement_timestamp(), statement_timestamp())",
+            [new_message_id()],
+        )
 
-    def timed(execute, sql, params, many, context):
+    timer = StatementTimer()
+    with probing(probe_round) as waits:
         started = time.perf_counter()
         try:
-            return execute(sql, params, many, context)
+            with connection.execute_wrapper(timer):
+                call_command("migrate", "restapi", args.target, verbosity=0)
         finally:
-            statements.append((started, time.perf_counter(), " ".join(sql.split())[:100]))
-
-    settings = connection.settings_dict
-    dsn = f"host={settings['HOST']} port={settings['PORT'] or 5432} dbname={settings['NAME']} user={settings['USER']}"
-    stop = threading.Event()
-    waits: list[tuple[float, float]] = []
-
-    def probe() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            while not stop.is_set():
-                started = time.perf_counter()
-                conn.execute("SELECT text FROM restapi_message WHERE id = 1")
-                conn.execute(
-                    "INSERT INTO restapi_message (id, username, text, created_at, expiration_date) "
-                    "VALUES (%s, 'probe', 'probe', statement_timestamp(), statement_timestamp())",
-                    [new_message_id()],
-                )
-                waits.append((started, time.perf_counter()))
-                time.sleep(0.01)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    time.sleep(0.5)
-    started = time.perf_counter()
-    try:
-        with connection.execute_wrapper(timed):
-            call_command("migrate", "restapi", args.target, verbosity=0)
-    finally:
-        elapsed = time.perf_counter() - started
-        time.sleep(0.5)
-        stop.set()
-        prober.join()
+            elapsed = time.perf_counter() - started
+    statements = timer.statements
     print("statement ms | slowest probe meanwhile ms | statement")
     for begun, ended, sql in statements:
         if sql.startswith(("SELECT", 'INSERT INTO "django_migrations"')):
             continue
-        overlapping = [end - start for start, end in waits if start < ended and end > begun]
-        print(f"{(ended - begun) * 1000:12.1f} | {max(overlapping, default=0) * 1000:26.1f} | {sql}")
+        slowest_meanwhile = slowest_overlapping(waits, begun, ended)
+        print(f"{(ended - begun) * 1000:12.1f} | {slowest_meanwhile * 1000:26.1f} | {sql}")
     slowest = max(end - start for start, end in waits)
     print(f"migration: {elapsed:.1f} s; probe: {len(waits)} rounds, slowest {slowest * 1000:.1f} ms")
 

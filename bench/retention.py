@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 
 
@@ -54,6 +53,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from bench.probing import StatementTimer, probing, slowest_overlapping
     from restapi import retention
     from restapi.message_ids import RANDOM_BITS, RING_DAYS, SECONDS_PER_DAY, new_slotted_message_id
 
@@ -93,55 +93,30 @@ def main() -> None:
     layout = "a ring of partitions" if partitioned else "one table"
     print(f"filled {args.rows} expired rows in {filled:.1f} s ({size} with indexes, {layout})")
 
-    statements: list[tuple[float, float, str]] = []
+    def probe_round(conn: psycopg.Connection) -> None:
+        conn.execute("SELECT text FROM restapi_message WHERE id = %s", [new_message_id(60)])
+        conn.execute(
+            "INSERT INTO restapi_message (id, username, text, created_at, expiration_date) "
+            "VALUES (%s, 'probe', 'probe', statement_timestamp(), statement_timestamp() + interval '60 s')",
+            [new_message_id(60)],
+        )
 
-    def timed(execute, sql, params, many, context):
-        begun = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            statements.append((begun, time.perf_counter(), " ".join(sql.split())[:110]))
-
-    settings_dict = connection.settings_dict
-    dsn = (
-        f"host={settings_dict['HOST']} port={settings_dict['PORT'] or 5432} "
-        f"dbname={settings_dict['NAME']} user={settings_dict['USER']}"
-    )
-    stop = threading.Event()
-    rounds: list[tuple[float, float]] = []
-
-    def probe() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            while not stop.is_set():
-                begun = time.perf_counter()
-                conn.execute("SELECT text FROM restapi_message WHERE id = %s", [new_message_id(60)])
-                conn.execute(
-                    "INSERT INTO restapi_message (id, username, text, created_at, expiration_date) "
-                    "VALUES (%s, 'probe', 'probe', statement_timestamp(), statement_timestamp() + interval '60 s')",
-                    [new_message_id(60)],
-                )
-                rounds.append((begun, time.perf_counter()))
-                time.sleep(0.01)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    time.sleep(0.5)
     kwargs = {} if args.batch_size is None else {"batch_size": args.batch_size}
-    started = time.perf_counter()
-    try:
-        with connection.execute_wrapper(timed):
-            result = retention.purge_expired_messages(retention_days=retention_days, **kwargs)
-    finally:
-        elapsed = time.perf_counter() - started
-        time.sleep(0.5)
-        stop.set()
-        prober.join()
+    timer = StatementTimer(width=110)
+    with probing(probe_round) as rounds:
+        started = time.perf_counter()
+        try:
+            with connection.execute_wrapper(timer):
+                result = retention.purge_expired_messages(retention_days=retention_days, **kwargs)
+        finally:
+            elapsed = time.perf_counter() - started
+    statements = timer.statements
     print("statement ms | slowest probe round meanwhile ms | statement")
     for begun, ended, sql in statements:
         if ended - begun < 0.1:
             continue
-        overlapping = [end - start for start, end in rounds if start < ended and end > begun]
-        print(f"{(ended - begun) * 1000:12.1f} | {max(overlapping, default=0) * 1000:32.1f} | {sql}")
+        slowest_meanwhile = slowest_overlapping(rounds, begun, ended)
+        print(f"{(ended - begun) * 1000:12.1f} | {slowest_meanwhile * 1000:32.1f} | {sql}")
     longest = max(ended - begun for begun, ended, _ in statements)
     # A slot's ACCESS EXCLUSIVE lock is held from its LOCK TABLE to the commit
     # after its TRUNCATE (the commit itself is not a statement, so not timed).

@@ -128,7 +128,7 @@ def refused(request: HttpRequest, username: str) -> bool:
         view.initial(api_request, *match.args, **match.kwargs)
         if request.method == "POST":
             # The lease handler's first check of its body, before it reads it.
-            views._refuse_a_form(api_request)
+            views.refuse_a_form(api_request)
         require_inbox_access(api_request, username)
     except APIException:
         return True

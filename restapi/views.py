@@ -185,7 +185,7 @@ class InboxView(NoStoreAPIView):
         return response
 
 
-def _refuse_a_form(request: Request) -> None:
+def refuse_a_form(request: Request) -> None:
     """
     An empty body takes every default, but not when it is sent as a form: any web
     page can make its visitors' browsers post an empty form (urlencoded, multipart
@@ -207,7 +207,7 @@ class LeaseCollectionView(NoStoreAPIView):
     @extend_schema(**schema.LEASE)
     def post(self, request: Request, username: str) -> Response:
         username = _inbox_parameters(request, username)["username"]
-        _refuse_a_form(request)
+        refuse_a_form(request)
         body = request.data
         if not isinstance(body, dict):
             raise ParseError('The request body must be a JSON object, such as {"seconds": 30}.')
