@@ -9,6 +9,10 @@ from collections import Counter
 from tests.cluster.conftest import on_host, stored_ids, wait_for
 from tests.cluster.load import Load
 
+# How long after the standby's promotion requests may still fail: each app host's
+# connections find the new primary on their next use.
+RECOVERY_SECONDS = 15
+
 
 def gunicorn_masters(net) -> dict[str, int]:
     return {app.name: net.pid_of(app, "gunicorn") for app in net.APPS}
@@ -44,13 +48,18 @@ def test_the_primary_killed_under_load_fails_over_without_losing_an_acknowledged
     record = load.record
 
     try:
-        sends = [o for o in record.outcomes if o.operation == "send" and o.finished > killed_at]
-        failed = [o for o in sends if o.status != 201]
+        since_kill = [o for o in record.outcomes if o.finished > killed_at]
+        sends = [o for o in since_kill if o.operation == "send"]
+        failed = [o for o in since_kill if o.status not in (200, 201)]
+        # The unavailability window: until the last request of any kind failed. Each
+        # worker thread finds its connection gone on its first request after the
+        # switch, so a read or a collect can fail a little after the last send did.
         window = max((o.finished for o in failed), default=killed_at) - killed_at
         held = max(o.finished - max(o.started, killed_at) for o in sends if o.status == 201)
         print(
             f"standby promoted {promoted_after:.1f}s after the kill; sends since the kill: "
-            f"{dict(Counter(o.status for o in sends))}; the last failed {window:.1f}s after the kill; "
+            f"{dict(Counter(o.status for o in sends))}; failures since the kill: "
+            f"{dict(Counter((o.operation, o.status) for o in failed))}; the last {window:.1f}s after the kill; "
             f"the longest a successful send waited: {held:.1f}s"
         )
         # Every request that failed during the switch was told to come back, none got a 500.
@@ -63,9 +72,10 @@ def test_the_primary_killed_under_load_fails_over_without_losing_an_acknowledged
         # The app hosts reconnected by themselves: the same gunicorn masters serve.
         assert gunicorn_masters(net) == masters
         assert all(alive(pid) for pid in masters.values())
+        # Service came back by itself soon after the promotion, for every kind of request.
+        assert window < promoted_after + RECOVERY_SECONDS
         after = [o for o in record.outcomes if o.started > killed_at + window]
-        assert after
-        assert all(o.status in (200, 201) for o in after)
+        assert {o.operation for o in after if o.status in (200, 201)} == {"send", "read", "collect"}
     finally:
         # The old primary's host comes back and follows the new primary.
         net.start_patroni(old)
