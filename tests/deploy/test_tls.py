@@ -7,12 +7,14 @@ by address still answered over plain HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import shutil
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import pytest
 from tests.deploy.conftest import deployed
 from tests.hardening.http import Answer, call
 from tests.support.nginx import TLS_SITE, RunningNginx
-from tests.support.processes import free_port, wait_for_port
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -130,23 +132,38 @@ def test_old_protocols_are_refused_by_the_site(site: TlsSite, version: ssl.TLSVe
 
 def legacy_server_handshake(site: TlsSite, context: ssl.SSLContext) -> str:
     """The protocol ``context`` agrees on with an ``openssl s_server`` that allows every version."""
-    port = free_port()
     key = site.certificate.parent / "key.pem"
-    server = subprocess.Popen(
-        ["openssl", "s_server", "-accept", str(port), "-cert", str(site.certificate), "-key", str(key),
-         "-cipher", "DEFAULT:@SECLEVEL=0", "-quiet"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for_port(port)
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-            context.wrap_socket(raw, server_hostname=NAME) as tls,
-        ):
-            return tls.version() or ""
-    finally:
-        server.kill()
-        server.wait()
+    # A free port can be taken by another process before s_server binds it; it then
+    # exits at once, and a new port is tried.
+    for _ in range(3):
+        port = free_port()
+        server = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(site.certificate),
+             "-key", str(key), "-cipher", "DEFAULT:@SECLEVEL=0", "-quiet"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            if not _listens(server, port):
+                continue
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+                context.wrap_socket(raw, server_hostname=NAME) as tls,
+            ):
+                return tls.version() or ""
+        finally:
+            server.kill()
+            server.wait()
+    raise AssertionError("openssl s_server did not start on any of three ports")
+
+
+def _listens(server: subprocess.Popen, port: int, timeout: float = 30) -> bool:
+    """Whether ``server`` listens on ``port`` before it exits or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_a_name_the_site_does_not_serve_gets_no_handshake(site: TlsSite) -> None:
