@@ -247,7 +247,15 @@ def test_head_and_prefetches_through_nginx_collect_nothing(stack: Stack) -> None
     assert [message["text"] for message in collected.json()] == ["wait for me"]
 
 
-def test_the_read_limit_counts_the_client_nginx_forwarded(stack: Stack) -> None:
+def test_the_read_limit_counts_the_client_nginx_forwarded(nginx: str, tmp_path: Path) -> None:
+    # A deployment of its own, for the reason the send throttle's test gives.
+    env = {"CHAT_THROTTLE_RATE": "2/day", "CHAT_READ_THROTTLE_RATE": f"{READ_RATE}/day"}
+    with deployed(nginx, tmp_path, env=env) as (service, site):
+        url = f"http://127.0.0.1:{site.port}"
+        check_the_read_limit_behind_nginx(Stack(url, service, tmp_path, tmp_path / "nginx" / "access.log"))
+
+
+def check_the_read_limit_behind_nginx(stack: Stack) -> None:
     def read(client: str, forwarded_for: str) -> Answer:
         return stack.call("GET", "/chats/nobody", client=client, headers={"X-Forwarded-For": forwarded_for})
 
