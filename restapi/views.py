@@ -283,12 +283,16 @@ def _require_claim_holder(request: Request, username: str) -> selectors.InboxAut
     return authorization
 
 
-class InboxTokenView(NoStoreAPIView):
-    """Replace a claimed inbox's token; the old one stops working at once."""
+class ClaimHolderView(NoStoreAPIView):
+    """A view that manages a claim: only with the claim's token, throttled like sends."""
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [PresentsBearerToken]
     throttle_classes = [ClientAddressRateThrottle]
+
+
+class InboxTokenView(ClaimHolderView):
+    """Replace a claimed inbox's token; the old one stops working at once."""
 
     @extend_schema(**schema.ROTATE)
     def post(self, request: Request, username: str) -> Response:
@@ -300,12 +304,8 @@ class InboxTokenView(NoStoreAPIView):
         return _token_response(authorization.username, token, status_code=status.HTTP_200_OK)
 
 
-class InboxDetailView(NoStoreAPIView):
+class InboxDetailView(ClaimHolderView):
     """Release a claimed inbox: its messages are erased and the name is open again."""
-
-    authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [PresentsBearerToken]
-    throttle_classes = [ClientAddressRateThrottle]
 
     @extend_schema(**schema.RELEASE)
     def delete(self, request: Request, username: str) -> Response:
