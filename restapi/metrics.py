@@ -65,7 +65,9 @@ WAKE_UPS_NOT_PUBLISHED = Counter(
 )
 MESSAGES_EXPIRED_UNREAD = Counter(
     "chat_messages_expired_unread_total",
-    "Messages that expired without being collected, counted when the retention purge deletes them.",
+    "Messages that expired without being collected, as the retention purge removes them: "
+    "count is counted for rows deleted one by one, estimated for partitions emptied whole.",
+    ["count"],
 )
 RETENTION_LAST_SUCCESS = Gauge(
     "chat_retention_last_success_timestamp_seconds",

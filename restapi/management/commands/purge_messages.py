@@ -40,6 +40,7 @@ class Command(BaseCommand):
         RETENTION_LAST_SUCCESS.set_to_current_time()
         self.stdout.write(
             f"Deleted {result.deleted} messages expired before {result.cutoff.isoformat()} "
-            f"(retention {retention_days} days, {len(result.emptied_slots)} partitions emptied whole, "
-            f"{result.batches} batches)."
+            f"(retention {retention_days} days, {result.batches} batches); "
+            f"{len(result.emptied_slots)} partitions emptied whole, holding about {result.emptied_estimate} "
+            "messages (estimated from a sample of each partition, not counted)."
         )
