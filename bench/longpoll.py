@@ -284,7 +284,14 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="alternations of a run without and one with waiters")
+    parser.add_argument(
+        "--among-samples",
+        type=int,
+        help="sends among the idle waiters per round (default: a quarter of --samples over the rounds); "
+        "each round's must fit in the waiters' 60 s with the wrk runs",
+    )
     args = parser.parse_args()
+    among_samples = args.among_samples or max(1, args.samples // (4 * args.rounds))
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     if not database_url or not redis_url:
@@ -325,7 +332,7 @@ def main() -> int:
             loads.append((f"round {round_number} without waiters", load_average()))
             idle, cost = hold_waiters(waiting, redis_url, args.waiters)
             with_waiters = regular_endpoints(load, threaded, args.seconds, ids, f"{args.waiters} waiters")
-            among += wake_up_latencies(threaded, waiting, max(1, args.samples // (4 * args.rounds)), "among")
+            among += wake_up_latencies(threaded, waiting, among_samples, "among")
             loads.append((f"round {round_number} with waiters", load_average()))
             # The waiters' own time (60 s) must not have run out during the measurement.
             cost["still_waiting"] = count_subscribed(redis_url, cost["names"])
