@@ -29,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from environs import Env, EnvValidationError
 from marshmallow.validate import Range
 
+from restapi.message_ids import MAX_RETENTION_DAYS, RING_DAYS
 from restapi.rates import normalise_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -359,8 +360,20 @@ def _limits(env: Environment) -> dict[str, Any]:
         "max_collect": env.integer("CHAT_MAX_COLLECT", 1000, minimum=1, maximum=100_000),
         # The longest ?wait= (and lease wait) accepted; lower it when a proxy in front times out sooner.
         "max_wait": env.integer("CHAT_MAX_WAIT", 60, minimum=0, maximum=60),
-        "retention_days": env.integer("CHAT_RETENTION_DAYS", 30, minimum=0, maximum=36500),
+        "retention_days": _retention_days(env),
     }
+
+
+def _retention_days(env: Environment) -> int:
+    days = env.integer("CHAT_RETENTION_DAYS", 30, minimum=0)
+    if days > MAX_RETENTION_DAYS:
+        raise ImproperlyConfigured(
+            f"CHAT_RETENTION_DAYS: must be at most {MAX_RETENTION_DAYS}, got {days}. The message table is a ring "
+            f'of {RING_DAYS} day partitions (docs/SCALING.md, "Retention at scale"): a day\'s partition must be '
+            f"past retention and emptied before the ring comes round to it again, {RING_DAYS} days later, "
+            "which leaves room for no longer retention."
+        )
+    return days
 
 
 def _logging(env: Environment) -> dict[str, Any]:

@@ -43,6 +43,13 @@ RING_MARGIN_DAYS = 7
 # LONG_SLOT, so the fewer the cheaper; messages that live longer are rare and go
 # to LONG_SLOT, which the purge clears row by row.
 RING_HORIZON_DAYS = 2
+# The longest retention the ring takes: a day's slot must be past retention, and
+# emptied, before the sends of the day that comes round to it RING_DAYS days
+# later begin (RING_HORIZON_DAYS ahead of it), with RING_MARGIN_DAYS to spare.
+# Beyond it every message would have to go to LONG_SLOT and the purge would be
+# the slow row-by-row delete, so the service refuses a longer
+# CHAT_RETENTION_DAYS at start-up instead (EphemeralMessages/config.py).
+MAX_RETENTION_DAYS = RING_DAYS - RING_MARGIN_DAYS - RING_HORIZON_DAYS
 
 _source = secrets.SystemRandom()
 
@@ -60,16 +67,17 @@ def day_slot(day: int) -> int:
 def ring_horizon_days(retention_days: int) -> int:
     """
     How many days ahead a message may expire and still go to its day's slot:
-    RING_HORIZON_DAYS, or less when retention is long.
+    RING_HORIZON_DAYS, for every retention up to MAX_RETENTION_DAYS.
 
     A slot is used again RING_DAYS days after its day, and the messages of the
     next use arrive up to the horizon before it; the slot must have been
-    emptied by then, which it can be only ``retention_days`` after its day. So
-    the horizon shrinks as retention grows; below 0 (retention nearly as long as
-    the ring) the ring is not used: every message goes to LONG_SLOT and is
-    purged row by row.
+    emptied by then, which it can be only ``retention_days`` after its day.
+    A longer retention is refused, never quietly served by a shorter horizon
+    or by sending every message to LONG_SLOT.
     """
-    return min(RING_HORIZON_DAYS, RING_DAYS - retention_days - RING_MARGIN_DAYS)
+    if not 0 <= retention_days <= MAX_RETENTION_DAYS:
+        raise ValueError(f"retention of {retention_days} days: the ring takes 0 to {MAX_RETENTION_DAYS}")
+    return RING_HORIZON_DAYS
 
 
 def slot_of(message_id: int) -> int:
@@ -89,8 +97,7 @@ def new_slotted_message_id(*, expires_at: float, now: float, retention_days: int
     random bits (never all zero in slot 0, so the id is never 0).
     """
     day = int(expires_at // SECONDS_PER_DAY)
-    horizon = ring_horizon_days(retention_days)
-    within = horizon >= 0 and day <= int(now // SECONDS_PER_DAY) + horizon
+    within = day <= int(now // SECONDS_PER_DAY) + ring_horizon_days(retention_days)
     slot = day_slot(day) if within else LONG_SLOT
     low = _source.randrange(1 if slot == 0 else 0, 2**RANDOM_BITS)
     return (slot << RANDOM_BITS) | low

@@ -111,6 +111,8 @@ def test_debug_is_only_on_when_asked(load):
         ({"CHAT_ENCRYPTION_KEYS": "no-key-id"}, "CHAT_ENCRYPTION_KEYS"),
         ({"CHAT_TRUSTED_PROXIES": "10.0.0.1,not-an-ip"}, "CHAT_TRUSTED_PROXIES"),
         ({"CHAT_RETENTION_DAYS": "a month"}, "CHAT_RETENTION_DAYS"),
+        ({"CHAT_RETENTION_DAYS": "-1"}, "CHAT_RETENTION_DAYS"),
+        ({"CHAT_RETENTION_DAYS": "55"}, "CHAT_RETENTION_DAYS"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"LOG_ROTATION": "weekly"}, "LOG_ROTATION"),
         ({"LOG_FILE": "/no/such/folder/chat_server.log"}, "LOG_FILE"),
@@ -119,6 +121,12 @@ def test_debug_is_only_on_when_asked(load):
 def test_a_bad_value_stops_start_up_naming_the_variable(load, env, named):
     with pytest.raises(ImproperlyConfigured, match=rf"^{named}:"):
         load(**env)
+
+
+def test_retention_is_refused_past_what_the_ring_of_partitions_takes(load):
+    assert load(CHAT_RETENTION_DAYS="54").retention_days == 54
+    with pytest.raises(ImproperlyConfigured, match=r"^CHAT_RETENTION_DAYS: must be at most 54, got 90\. "):
+        load(CHAT_RETENTION_DAYS="90")
 
 
 @pytest.mark.parametrize(("raw", "normalised"), [("5/min", "5/min"), ("100/hour", "100/hour"), (" 7 / Day ", "7/day")])

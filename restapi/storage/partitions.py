@@ -96,12 +96,9 @@ def slots_in_use(*, now: float, retention_days: int) -> set[int]:
     The slots that can hold a live message now, and that sends may be writing
     to: the days from yesterday to a day past the ring's horizon (a day either
     side for clocks that are off), and the slot of long-lived messages. These
-    are never emptied whole; collects look in these alone. Every slot, when
-    retention leaves no room for the ring.
+    are never emptied whole; collects look in these alone.
     """
     horizon = ring_horizon_days(retention_days)
-    if horizon < 0:
-        return set(range(SLOTS))
     today = int(now // SECONDS_PER_DAY)
     days = range(today - 1, today + horizon + 2)
     return {day_slot(day) for day in days} | {LONG_SLOT}

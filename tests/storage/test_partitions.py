@@ -24,9 +24,11 @@ from rest_framework.test import APIClient
 from restapi import message_ids
 from restapi.message_ids import (
     LONG_SLOT,
+    MAX_RETENTION_DAYS,
     RANDOM_BITS,
     RING_DAYS,
     RING_HORIZON_DAYS,
+    RING_MARGIN_DAYS,
     SECONDS_PER_DAY,
     SLOTS,
     day_slot,
@@ -116,6 +118,35 @@ def test_every_day_a_send_can_reach_has_its_partition_and_no_purge_empties_it() 
     # Each day up to the horizon has a slot of its own: no two of them share one.
     assert len(days_ahead) == horizon + 1
     assert days_ahead | {LONG_SLOT} <= partitions.slots_in_use(now=time.time(), retention_days=RETENTION_DAYS)
+
+
+@pytest.mark.parametrize("retention_days", [0, RETENTION_DAYS, MAX_RETENTION_DAYS])
+def test_up_to_the_longest_retention_every_day_has_its_slot_and_days_to_empty_it(retention_days: int) -> None:
+    now = time.time()
+    today = int(now // SECONDS_PER_DAY)
+    ahead = now + RING_HORIZON_DAYS * SECONDS_PER_DAY
+    sent = message_ids.new_slotted_message_id(expires_at=ahead, now=now, retention_days=retention_days)
+    assert slot_of(sent) == day_slot(today + RING_HORIZON_DAYS)
+
+    def in_use_on(day: int) -> set[int]:
+        return partitions.slots_in_use(now=day * SECONDS_PER_DAY + 1, retention_days=retention_days)
+
+    # The days on which a daily purge can empty a day's slot: from the first
+    # past its retention (and past yesterday, which sends may still reach)
+    # until the ring comes round to it again.
+    for day in range(today - 70, today):
+        emptiable = [
+            later for later in range(day + retention_days + 1, day + RING_DAYS) if day_slot(day) not in in_use_on(later)
+        ]
+        assert emptiable[0] == max(day + retention_days + 1, day + 2)
+        assert len(emptiable) >= RING_MARGIN_DAYS - 2
+
+
+def test_a_longer_retention_is_refused_rather_than_served_by_the_slot_of_long_lived_messages() -> None:
+    with pytest.raises(ValueError, match=f"takes 0 to {MAX_RETENTION_DAYS}"):
+        message_ids.new_slotted_message_id(expires_at=time.time() + 60, now=time.time(), retention_days=55)
+    with pytest.raises(ValueError, match=f"takes 0 to {MAX_RETENTION_DAYS}"):
+        partitions.slots_in_use(now=time.time(), retention_days=MAX_RETENTION_DAYS + 1)
 
 
 @postgresql_only
