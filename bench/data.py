@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.processes import ROOT
+from restapi.message_ids import RANDOM_BITS, RING_DAYS, SECONDS_PER_DAY
 
 # Recipients whose history the seeded rows form; the collect scenario's inboxes
 # are among them, so with 10^7 rows each inbox has about 50 old messages.
@@ -22,16 +23,26 @@ WARM_IDS = 2_000
 
 
 # Message ids are random (restapi/message_ids.py) and the table has no default
-# for them, so seeded rows get ids here. Each batch takes a run of consecutive
-# ids from a random place in the upper half of the id range: the read scenario
-# draws ids from one contiguous range, and the service's own random ids land in
-# a seeded run with a probability far too small to matter.
-_ID_LIMIT = 2**53 - 1
-
-
+# for them, so seeded rows get ids here. On PostgreSQL the table is a ring of
+# partitions by id whose top bits name the slot of the message's expiry day,
+# and collects look only in the slots a live message can be in: a seeded row
+# must carry its day's slot, as the service's own ids do, or the collect
+# scenario would find nothing. Below the slot, each batch takes a run of
+# consecutive numbers from a random place: the read scenario draws ids from one
+# contiguous range, and the service's own random ids land in a seeded run with
+# a probability far too small to matter.
 def id_base(count: int) -> int:
-    """The id before the first of ``count`` consecutive ids for seeded rows."""
-    return 2**52 + secrets.randbelow(_ID_LIMIT - 2**52 - count)
+    """The number before the first of ``count`` consecutive ids of a slot for seeded rows."""
+    return secrets.randbelow(2**RANDOM_BITS - count)
+
+
+def slotted_id(expiry: str, number: str) -> str:
+    """
+    SQL for the id of a seeded row expiring at ``expiry``: its day's slot, then
+    ``number``; written for a statement with parameters, so its modulo is ``%%``.
+    """
+    slot = f"(floor(extract(epoch FROM {expiry}) / {SECONDS_PER_DAY})::bigint %% {RING_DAYS})"
+    return f"({slot} << {RANDOM_BITS}) | ({number})"
 
 
 def admin_conninfo(url: str) -> tuple[str, str]:
@@ -61,11 +72,11 @@ def seed_history(conn: psycopg.Connection, rows: int) -> None:
     conn.execute(
         """
         INSERT INTO restapi_message (id, username, text, created_at, expiration_date, collected_at)
-        SELECT %(base)s + i, 'inbox-' || (i %% %(users)s), 'an old message, number ' || i, t, t + interval '60 seconds',
+        SELECT {id}, 'inbox-' || (i %% %(users)s), 'an old message, number ' || i, t, t + interval '60 seconds',
                CASE WHEN i %% 10 < 7 THEN t + interval '20 seconds' END
         FROM generate_series(1, %(rows)s) AS i,
              LATERAL (SELECT now() - interval '1 day' - (i %% 2592000) * interval '1 second' AS t) AS created
-        """,
+        """.format(id=slotted_id("t + interval '60 seconds'", "%(base)s + i")),
         {"users": HISTORY_USERS, "rows": rows, "base": id_base(rows)},
     )
     conn.execute("CREATE TABLE IF NOT EXISTS bench_seed (rows bigint NOT NULL)")
@@ -122,23 +133,23 @@ def seed_live(url: str) -> Seeded:
             """
             WITH made AS (
                 INSERT INTO restapi_message (id, username, text, created_at, expiration_date)
-                SELECT %s + i, 'inbox-' || i, 'waiting in inbox ' || i, now(), now() + interval '1 hour'
+                SELECT {id}, 'inbox-' || i, 'waiting in inbox ' || i, now(), now() + interval '1 hour'
                 FROM generate_series(1, %s) AS i
                 RETURNING id
             ) SELECT min(id), max(id) FROM made
-            """,
+            """.format(id=slotted_id("now() + interval '1 hour'", "%s + i")),
             [id_base(INBOXES), INBOXES],
         ).fetchone()
         first, last = conn.execute(
             """
             WITH made AS (
                 INSERT INTO restapi_message (id, username, text, created_at, expiration_date)
-                SELECT %s + i, 'reader-' || i, 'read me, number ' || i,
+                SELECT {id}, 'reader-' || i, 'read me, number ' || i,
                        now() - interval '2 hours', now() - interval '1 hour'
                 FROM generate_series(1, %s) AS i
                 RETURNING id
             ) SELECT min(id), max(id) FROM made
-            """,
+            """.format(id=slotted_id("now() - interval '1 hour'", "%s + i")),
             [id_base(WARM_IDS), WARM_IDS],
         ).fetchone()
         conn.commit()
