@@ -18,7 +18,8 @@ distinct address to nginx and to the throttle.
     app2    10.213.0.22   gunicorn the same way, but through a PgBouncer in transaction mode
                           on the host, which reaches the primary through an HAProxy that asks
                           Patroni's REST API which node is the primary
-    dcs     10.213.0.30   etcd, Patroni's store of who leads
+    dcs1..3 10.213.0.33..35  etcd, Patroni's store of who leads: three members, so that
+                          losing any one of them leaves a quorum
     db1/2   10.213.0.31/32  PostgreSQL under Patroni: a primary and a synchronous standby
     redis1..3 10.213.0.41..43  a Redis Cluster: a master on :7000 and a replica of another
                           host's master on :7001 on each
@@ -89,14 +90,16 @@ class Host:
 
 LB = Host("lb", "10.213.0.10")
 APPS = (Host("app1", "10.213.0.21"), Host("app2", "10.213.0.22"))
-DCS = Host("dcs", "10.213.0.30")
+DCS = (Host("dcs1", "10.213.0.33"), Host("dcs2", "10.213.0.34"), Host("dcs3", "10.213.0.35"))
 DBS = (Host("db1", "10.213.0.31"), Host("db2", "10.213.0.32"))
 REDIS = (Host("redis1", "10.213.0.41"), Host("redis2", "10.213.0.42"), Host("redis3", "10.213.0.43"))
-HOSTS = (LB, *APPS, DCS, *DBS, *REDIS)
+HOSTS = (LB, *APPS, *DCS, *DBS, *REDIS)
 PGBOUNCER_APP = APPS[1]
 REDIS_MASTER_PORT = 7000
 REDIS_REPLICA_PORT = 7001
 PATRONI_PORT = 8008
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
 PGBOUNCER_POOL_SIZE = 2
 APP_PORT = 8000
 
@@ -260,26 +263,63 @@ def http_status(url: str, *, timeout: float = 1.0) -> int:
 # -- etcd and PostgreSQL under Patroni --------------------------------------------------------
 
 
-def start_etcd() -> None:
-    data = STATE_DIR / "etcd"
-    data.mkdir()
-    url = f"http://{DCS.address}"
+def etcd_url(host: Host, port: int = ETCD_CLIENT_PORT) -> str:
+    return f"http://{host.address}:{port}"
+
+
+def start_etcd_member(host: Host) -> None:
+    """
+    One member of the three. Started again after a kill, it takes up its data
+    folder, which records the cluster it belongs to (the --initial-* flags are
+    then ignored), and rejoins the others.
+    """
+    data = STATE_DIR / host.name
     start(
-        DCS,
+        host,
         "etcd",
         [
             "etcd",
-            "--name=dcs",
+            f"--name={host.name}",
             f"--data-dir={data}",
-            f"--listen-client-urls={url}:2379",
-            f"--advertise-client-urls={url}:2379",
-            f"--listen-peer-urls={url}:2380",
-            f"--initial-advertise-peer-urls={url}:2380",
-            f"--initial-cluster=dcs={url}:2380",
+            f"--listen-client-urls={etcd_url(host)}",
+            f"--advertise-client-urls={etcd_url(host)}",
+            f"--listen-peer-urls={etcd_url(host, ETCD_PEER_PORT)}",
+            f"--initial-advertise-peer-urls={etcd_url(host, ETCD_PEER_PORT)}",
+            f"--initial-cluster={','.join(f'{m.name}={etcd_url(m, ETCD_PEER_PORT)}' for m in DCS)}",
+            "--initial-cluster-token=ems-etcd",
             "--initial-cluster-state=new",
         ],
     )
-    wait_until("etcd", lambda: http_status(f"{url}:2379/health") == 200, timeout=20, logs=("dcs-etcd",))
+
+
+def start_etcd() -> None:
+    """All three members at once: they find each other on their peer port and elect a leader."""
+    for host in DCS:
+        start_etcd_member(host)
+    for host in DCS:
+        wait_until(f"etcd on {host.name}", lambda h=host: etcd_healthy(h), timeout=20, logs=(f"{host.name}-etcd",))
+
+
+def etcd_healthy(host: Host) -> bool:
+    """The member answers and sees a leader (etcd's /health fails without one)."""
+    try:
+        with urllib.request.urlopen(f"{etcd_url(host)}/health", timeout=1) as response:
+            return json.load(response).get("health") == "true"
+    except (OSError, ValueError):
+        return False
+
+
+def etcd_leader() -> Host | None:
+    """The member that leads etcd now, as each member's metrics say."""
+    for host in DCS:
+        try:
+            with urllib.request.urlopen(f"{etcd_url(host)}/metrics", timeout=1) as response:
+                metrics = response.read().decode()
+        except OSError:
+            continue
+        if re.search(r"^etcd_server_is_leader 1$", metrics, re.MULTILINE):
+            return host
+    return None
 
 
 def patroni_config(host: Host) -> str:
@@ -289,7 +329,8 @@ def patroni_config(host: Host) -> str:
         "scope": "ephemeral",
         "name": host.name,
         "restapi": {"listen": f"{host.address}:{PATRONI_PORT}", "connect_address": f"{host.address}:{PATRONI_PORT}"},
-        "etcd3": {"hosts": [f"{DCS.address}:2379"]},
+        # Every member: Patroni goes on with the others when one does not answer.
+        "etcd3": {"hosts": [f"{member.address}:{ETCD_CLIENT_PORT}" for member in DCS]},
         "bootstrap": {
             "dcs": {
                 "ttl": PATRONI_TTL,
@@ -743,6 +784,8 @@ def leftovers() -> list[str]:
 def status() -> dict[str, object]:
     return {
         "namespaces": namespaces(),
+        "etcd": {host.name: etcd_healthy(host) for host in DCS},
+        "etcd_leader": (etcd_leader() or Host("-", "")).name,
         "primary": (primary() or Host("-", "")).name,
         "apps": {app.name: app_ready(app) for app in APPS},
         "redis": {f"{h.name}:{p}": redis_role(h, p) for h in REDIS for p in (REDIS_MASTER_PORT, REDIS_REPLICA_PORT)},
