@@ -297,17 +297,19 @@ def estimate_rows(slot: int) -> tuple[int, int]:
 def empty_slot(slot: int, *, cutoff: datetime) -> EmptiedSlot | None:
     """
     Empty ``slot`` with TRUNCATE if every row in it expired before ``cutoff``;
-    None, touching nothing but the slot's statistics, if one did not (or the
-    lock could not be had).
+    None if one did not (or the lock could not be had).
 
-    The rows are estimated first (``estimate_rows``), without a lock: a slot
-    outside the days being written gets no new rows and no collects, so the
-    estimate stays as good as it was. Then, holding the slot's ACCESS EXCLUSIVE
-    lock (which waits for the statements already reading it and stops new ones
-    until the commit), the check is made, on the ``expiration_date`` index,
+    Without a lock, the slot is first checked (most slots with rows are still
+    within retention: they are left at once) and its rows estimated
+    (``estimate_rows``): a slot outside the days being written gets no new rows
+    and no collects, so the estimate stays as good as it was. Then, holding the
+    slot's ACCESS EXCLUSIVE lock (which waits for the statements already
+    reading it and stops new ones until the commit), the check is made again
     and the slot truncated: nothing can slip in between the two.
     """
     name = partition_name(slot)
+    if _holds_rows_from(name, cutoff):
+        return None
     estimated, estimated_unread = estimate_rows(slot)
     for attempt in range(LOCK_ATTEMPTS):
         if attempt:
@@ -316,11 +318,7 @@ def empty_slot(slot: int, *, cutoff: datetime) -> EmptiedSlot | None:
             with transaction.atomic():
                 run(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                 run(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
-                # max() reads one end of the expiration_date index, whatever the
-                # statistics say; an EXISTS with a filter may be planned as a
-                # scan of the whole slot, which finds nothing only at its end.
-                ((kept,),) = run(f"SELECT max(expiration_date) >= %s FROM {name}", [cutoff])  # noqa: S608
-                if kept:
+                if _holds_rows_from(name, cutoff):
                     return None
                 run(f"TRUNCATE {name}")
                 return EmptiedSlot(slot, estimated, estimated_unread)
@@ -328,6 +326,15 @@ def empty_slot(slot: int, *, cutoff: datetime) -> EmptiedSlot | None:
             if not _lock_timed_out(error):
                 raise
     return None
+
+
+def _holds_rows_from(name: str, cutoff: datetime) -> bool:
+    """Whether a row of partition ``name`` expires at or after ``cutoff``."""
+    # max() reads one end of the expiration_date index, whatever the statistics
+    # say; an EXISTS with a filter may be planned as a scan of the whole slot,
+    # which finds nothing only at its end.
+    ((kept,),) = run(f"SELECT max(expiration_date) >= %s FROM {name}", [cutoff])  # noqa: S608
+    return bool(kept)
 
 
 def _lock_timed_out(error: OperationalError) -> bool:

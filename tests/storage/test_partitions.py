@@ -323,6 +323,28 @@ def test_a_slot_holding_one_row_inside_retention_is_not_emptied_and_its_old_rows
 
 
 @postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_slot_still_within_retention_is_left_without_sampling_it() -> None:
+    day = _purgeable_day()
+    slot = day_slot(day)
+    name = partitions.partition_name(slot)
+    _stored(_id_in(slot), _noon(day))
+    _stored(_id_in(slot), _days_ago(RETENTION_DAYS - 1))
+    before = _manual_analyses(name)
+
+    result = purge_expired_messages(retention_days=RETENTION_DAYS)
+
+    assert result.emptied_slots == ()
+    assert _manual_analyses(name) == before
+
+
+def _manual_analyses(name: str) -> int:
+    run("SELECT pg_stat_force_next_flush()")
+    ((count,),) = run("SELECT analyze_count FROM pg_stat_user_tables WHERE relid = %s::regclass", [name])
+    return count
+
+
+@postgresql_only
 def test_a_slot_that_sends_are_writing_to_is_never_emptied_whole() -> None:
     slot = day_slot(_today())
     # Past retention, in today's slot (a row from before the ring, say): deleted
