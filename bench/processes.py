@@ -1,4 +1,4 @@
-"""The processes a benchmark run drives: gunicorn (behind nginx or not), wrk, and a plain HTTP client."""
+"""The processes a benchmark run drives: gunicorn or granian (behind nginx or not), wrk, and a plain HTTP client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deploy import granian
 from tests.support.nginx import running_nginx
 from tests.support.processes import free_port, stop_process_group, worker_pids
 
@@ -23,24 +24,35 @@ ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPTS = ROOT / "bench" / "wrk"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 BIN = Path(sys.executable).parent
+SERVERS = ("gunicorn", "granian")
 
 
 class Server:
-    """gunicorn with the production configuration, on a free loopback port."""
+    """gunicorn or granian with the production configuration, on a free loopback port."""
 
-    def __init__(self, app: str, env: dict[str, str], log_dir: Path, name: str) -> None:
+    def __init__(self, app: str, env: dict[str, str], log_dir: Path, name: str, kind: str = "gunicorn") -> None:
         self.port = free_port()
-        # Where the load goes: gunicorn itself, or the nginx in front of it.
+        # Where the load goes: the server itself, or the nginx in front of it.
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
-        self.env = env
-        self.log = log_dir / f"{name}.gunicorn.log"
+        self.env = granian.environment(env) if kind == "granian" else env
+        self.kind = kind
+        self.log = log_dir / f"{name}.{kind}.log"
         self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        """``app`` is named as gunicorn takes it: a module (its ``application``) or a factory call."""
+        if self.kind == "gunicorn":
+            return [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{self.port}", self.app]
+        # deploy/granian.py's settings; GRANIAN_* variables override them.
+        factory = self.app.endswith("()")
+        target = self.app.removesuffix("()") if factory else f"{self.app}:application"
+        return granian.command(["--port", str(self.port), *(["--factory"] if factory else []), target])
 
     def start(self) -> Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{self.port}", self.app],
+                self.command(),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -50,13 +62,13 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                sys.exit(f"gunicorn exited with {self.process.returncode}; see {self.log}")
+                sys.exit(f"{self.kind} exited with {self.process.returncode}; see {self.log}")
             try:
                 http_get(self.port, "/")
                 return self
             except OSError:
                 time.sleep(0.2)
-        sys.exit(f"gunicorn did not answer within 30 s; see {self.log}")
+        sys.exit(f"{self.kind} did not answer within 30 s; see {self.log}")
 
     def workers(self) -> list[int]:
         return sorted(worker_pids(self.process.pid))
@@ -78,9 +90,11 @@ class Server:
 
 
 @contextmanager
-def serving(app: str, env: dict[str, str], log_dir: Path, name: str, nginx: str | None) -> Iterator[Server]:
-    """gunicorn serving ``app``, behind the shipped nginx site unless ``nginx`` is None."""
-    server = Server(app, env, log_dir, name).start()
+def serving(
+    app: str, env: dict[str, str], log_dir: Path, name: str, nginx: str | None, kind: str = "gunicorn"
+) -> Iterator[Server]:
+    """gunicorn or granian (``kind``) serving ``app``, behind the shipped nginx site unless ``nginx`` is None."""
+    server = Server(app, env, log_dir, name, kind).start()
     try:
         if nginx is None:
             yield server

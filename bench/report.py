@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from bench.processes import GUNICORN_CONF, ROOT
+from deploy import granian
 
 
 @dataclass
@@ -54,10 +56,17 @@ def print_table(results: list[Result], bare_rate: float) -> None:
         )
 
 
-def describe_settings(nginx: str | None) -> str:
-    names = sorted(name for name in os.environ if name.startswith("GUNICORN_"))
+def describe_settings(server: str, nginx: str | None) -> str:
+    names = sorted(name for name in os.environ if name.startswith(f"{server.upper()}_"))
     overrides = ", ".join(f"{name}={os.environ[name]}" for name in names) or "none"
-    front = "gunicorn loaded directly" if nginx is None else "behind nginx (deploy/nginx)"
+    front = f"{server} loaded directly" if nginx is None else "behind nginx (deploy/nginx)"
+    if server == "granian":
+        shown = ", ".join(
+            f"{name.removeprefix('GRANIAN_').lower()}={value}"
+            for name, value in granian.DEFAULTS.items()
+            if name not in {"GRANIAN_LOG_ACCESS_FMT", "GRANIAN_HOST", "GRANIAN_PORT"}
+        )
+        return f"granian {version('granian')}: deploy/granian.py ({shown}), overrides: {overrides}; {front}"
     return f"gunicorn: {GUNICORN_CONF.relative_to(ROOT)}, overrides: {overrides}; {front}"
 
 

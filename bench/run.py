@@ -4,10 +4,14 @@ bare Django view served the same way, loaded with wrk at 64 connections.
 
     make bench                           # or: .venv/bin/python -m bench.run
     .venv/bin/python -m bench.run --soak 300
+    .venv/bin/python -m bench.run --server granian
 
 It starts both servers as production runs them: gunicorn with
 deploy/gunicorn.conf.py (GUNICORN_* variables override it) behind nginx with
 deploy/nginx/ephemeral-messages.conf (--direct loads gunicorn itself instead).
+--server granian serves both with granian's WSGI server instead, in the same
+shape (deploy/granian.py; GRANIAN_* variables override it), behind the same
+nginx site.
 It seeds the data each scenario needs, loads
 POST /chat, GET /chat/<id> (from the hot store), GET /chats/<username> (one
 live message per inbox) and a 50/25/25 mix, first with 10^4 messages in the
@@ -31,7 +35,7 @@ from pathlib import Path
 
 from bench import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 from bench.data import ensure_database, prepare_history
-from bench.processes import Load, ensure_installed, serving
+from bench.processes import SERVERS, Load, ensure_installed, serving
 from bench.report import Result, describe_settings, print_soak, print_table, rows_label, write_json
 from bench.scenarios import run_service, run_soak, service_env
 from tests.support.nginx import find_nginx
@@ -50,7 +54,8 @@ def main() -> int:
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="also a mixed soak this long")
     parser.add_argument("--only-soak", action="store_true", help="only the bare view and the soak")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--direct", action="store_true", help="load gunicorn itself, without nginx in front")
+    parser.add_argument("--direct", action="store_true", help="load the server itself, without nginx in front")
+    parser.add_argument("--server", choices=SERVERS, default="gunicorn", help="the HTTP server (default gunicorn)")
     args = parser.parse_args()
     big_url = args.big_database_url or args.database_url.rstrip("/") + "_big"
 
@@ -69,7 +74,7 @@ def main() -> int:
 
     results: list[Result] = []
     bare_rates = []
-    with serving(bare_app, bare_env, work_dir, "bare", args.nginx) as bare:
+    with serving(bare_app, bare_env, work_dir, "bare", args.nginx, args.server) as bare:
         load.run("bare", bare.url, 3)
         first = Result("bare Django view", "-")
         load.measure(first, "bare", bare, args.duration)
@@ -88,7 +93,7 @@ def main() -> int:
         results.append(soak)
 
     # The bare view again at the end, so the reference spans the same noise as the service.
-    with serving(bare_app, bare_env, work_dir, "bare", args.nginx) as bare:
+    with serving(bare_app, bare_env, work_dir, "bare", args.nginx, args.server) as bare:
         load.run("bare", bare.url, 3)
         last = Result("bare Django view", "-")
         load.measure(last, "bare", bare, args.duration)
@@ -103,7 +108,7 @@ def main() -> int:
     bare_rate = statistics.mean(bare_rates)
 
     load_line = f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
-    print(f"\n{os.cpu_count()} CPUs; {describe_settings(args.nginx)}; {load_line}")
+    print(f"\n{os.cpu_count()} CPUs; {describe_settings(args.server, args.nginx)}; {load_line}")
     print_table([bare, *results], bare_rate)
     print_soak(soak_samples)
     if args.json:

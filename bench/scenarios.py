@@ -46,7 +46,7 @@ def run_service(args, load: Load, database_url: str, label: str, work_dir: Path)
     first, last = seeded.settled
     ids = Seeded.wrk_env(seeded.settled)
     results = []
-    with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{label}", args.nginx) as server:
+    with serving("EphemeralMessages.wsgi", env, work_dir, f"service-{label}", args.nginx, args.server) as server:
         # Every read in the read scenario is a hot-store hit.
         client = Client(server.port)
         for message_id in range(first, last + 1):
@@ -124,7 +124,7 @@ def run_soak(args, load: Load, work_dir: Path) -> tuple[Result, list[tuple[float
     ids = Seeded.wrk_env(seed_live(args.database_url).settled)
     result = Result(f"mix soak {args.soak}s", rows_label(args.small_rows))
     samples: list[tuple[float, list[float]]] = []
-    with serving("EphemeralMessages.wsgi", env, work_dir, "soak", args.nginx) as server:
+    with serving("EphemeralMessages.wsgi", env, work_dir, "soak", args.nginx, args.server) as server:
         load.run("read", server.url, 3, ids)
         workers = server.workers()
         started = time.monotonic()
