@@ -5,9 +5,12 @@ Gunicorn settings for the Ephemeral Messaging Service.
     GUNICORN_WORKER_CLASS=asgi gunicorn -c deploy/gunicorn.conf.py    # long-polls
 
 Both serve every endpoint. The threaded server (gthread, the default) is the
-fastest for the regular endpoints; a request that waits for mail holds one of
-its threads. The asynchronous server (asgi) holds no thread and no database
-connection for a waiting request, so nginx sends every request that asks to
+fastest of gunicorn's workers for the regular endpoints; a request that waits for
+mail holds one of its threads. granian (deploy/granian.py) serves them faster
+still but keeps fewer of the deployment's guarantees (docs/DEPLOYMENT.md,
+"granian, the alternative HTTP server"), so this stays the default. The
+asynchronous server (asgi) holds no thread and no database connection for a
+waiting request, so nginx sends every request that asks to
 wait there (docs/DESIGN.md, "The server model").
 
 Where it listens and the performance values come from the environment

@@ -25,11 +25,25 @@ def nginx() -> str:
 
 @contextmanager
 def deployed(
-    nginx: str, tmp_path: Path, *, env: dict[str, str] | None = None, workers: int = 2, **site_options
+    nginx: str,
+    tmp_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 2,
+    server: str = "gunicorn",
+    **site_options,
 ) -> Iterator[tuple[ServiceProcess, RunningNginx]]:
-    """gunicorn (as nginx's only upstream, trusting it as a proxy) and nginx with the site, until the block ends."""
+    """
+    gunicorn (as nginx's only upstream, trusting it as a proxy) and nginx with the site, until the block ends.
+
+    ``server="granian"``: granian with deploy/granian.py in gunicorn's place.
+    """
     service = ServiceProcess(
-        tmp_path, workers=workers, env={"CHAT_TRUSTED_PROXIES": "127.0.0.1", **(env or {})}, config=GUNICORN_CONF
+        tmp_path,
+        workers=workers,
+        env={"CHAT_TRUSTED_PROXIES": "127.0.0.1", **(env or {})},
+        config=GUNICORN_CONF,
+        server=server,
     )
     service.start()
     try:

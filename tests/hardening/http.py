@@ -44,3 +44,13 @@ def call(
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
         connection.close()
+
+
+def start_slow_post(port: int, body: bytes) -> http.client.HTTPConnection:
+    """A POST whose headers and first byte are sent; the rest of the body comes later."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.putrequest("POST", "/chat")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body[:1])
+    return connection

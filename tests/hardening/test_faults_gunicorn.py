@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from restapi.models import Message
+from tests.hardening.http import start_slow_post
 from tests.hardening.load import MessagingLoad, kill_one_worker
 from tests.support.processes import running_service, wait_for_port, wait_until, worker_pids
 
@@ -67,23 +67,13 @@ def test_sigkilled_workers_lose_no_acknowledged_message_and_hand_none_out_twice(
     assert set(collected) <= set(stored)
 
 
-def _start_slow_post(port: int, body: bytes) -> http.client.HTTPConnection:
-    """A POST whose headers and first byte are sent; the rest of the body comes later."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    connection.putrequest("POST", "/chat")
-    connection.putheader("Content-Type", "application/json")
-    connection.putheader("Content-Length", str(len(body)))
-    connection.endheaders(body[:1])
-    return connection
-
-
 def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     with running_service(tmp_path, workers=3) as service:
         master = service.process.pid
         bodies = [json.dumps({"username": "graceful", "text": f"in flight {n}"}).encode() for n in range(2)]
         # A sync worker takes each of these and waits inside it for the rest of the
         # body; the third worker serves the background load.
-        slow = [_start_slow_post(service.port, body) for body in bodies]
+        slow = [start_slow_post(service.port, body) for body in bodies]
         time.sleep(0.5)
         load = MessagingLoad(service.url, threads=3, prefix="term", tolerate_lost=True)
         with load.running():

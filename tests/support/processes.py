@@ -1,4 +1,4 @@
-"""Real processes for the tests: the service under gunicorn, a private Redis, a Redis that hangs."""
+"""Real processes for the tests: the service under gunicorn (or granian), a private Redis, a Redis that hangs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.db import connection
+
+from deploy import granian
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "tests-only-" + "k" * 50
@@ -109,7 +111,8 @@ class ServiceProcess:
     the port and worker count given here override the ones it sets. gunicorn's
     own output (access log included) goes to ``output_file``. ``asynchronous``
     serves the ASGI application with the asynchronous worker, as production
-    serves long-polls.
+    serves long-polls. ``server="granian"`` serves it with granian and
+    deploy/granian.py's settings instead (``config`` is gunicorn's only).
     """
 
     def __init__(
@@ -121,12 +124,14 @@ class ServiceProcess:
         config: Path | None = None,
         project_dir: Path = PROJECT_DIR,
         asynchronous: bool = False,
+        server: str = "gunicorn",
     ) -> None:
         self.port = free_port()
+        self.server = server
         self.project_dir = project_dir
         self.asynchronous = asynchronous
         self.log_file = tmp_path / "chat_server.log"
-        self.output_file = tmp_path / "gunicorn.out"
+        self.output_file = tmp_path / f"{server}.out"
         self.config = config
         self.workers = workers
         self.env = {
@@ -146,10 +151,15 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ServiceProcess:
+    def command(self) -> list[str]:
+        if self.server == "granian":
+            interface = "asgi" if self.asynchronous else "wsgi"
+            target = f"EphemeralMessages.{interface}:application"
+            # The same stop deadline as gunicorn's below.
+            options = ["--port", str(self.port), "--workers", str(self.workers), "--workers-kill-timeout", "5"]
+            return granian.command([*options, "--interface", interface, target])
         gunicorn = Path(sys.executable).with_name("gunicorn")
         config = ["--config", str(self.config)] if self.config else []
-        output = self.output_file.open("ab")
         if self.asynchronous:
             application = [
                 "EphemeralMessages.asgi:application",
@@ -158,23 +168,27 @@ class ServiceProcess:
             ]
         else:
             application = ["EphemeralMessages.wsgi"]
+        return [
+            str(gunicorn),
+            *config,
+            *application,
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--graceful-timeout",
+            "5",
+            # gunicorn's control socket has one path per user: the masters of
+            # parallel test runs, or several in one test, would take it from each other.
+            "--no-control-socket",
+        ]
+
+    def start(self) -> ServiceProcess:
+        output = self.output_file.open("ab")
         self.process = subprocess.Popen(
-            [
-                str(gunicorn),
-                *config,
-                *application,
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--graceful-timeout",
-                "5",
-                # gunicorn's control socket has one path per user: the masters of
-                # parallel test runs, or several in one test, would take it from each other.
-                "--no-control-socket",
-            ],
+            self.command(),
             cwd=self.project_dir,
-            env=self.env,
+            env=granian.environment(self.env) if self.server == "granian" else self.env,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -184,7 +198,7 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"gunicorn exited with {self.process.returncode}; see {self.output_file} and {self.log_file}"
+                    f"{self.server} exited with {self.process.returncode}; see {self.output_file} and {self.log_file}"
                 )
             # Any HTTP answer (a redirect to HTTPS included) means it is up.
             probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
@@ -198,10 +212,10 @@ class ServiceProcess:
                 probe.close()
         # Not left running for the rest of the session, holding connections to the test database.
         self.stop()
-        raise TimeoutError(f"gunicorn did not start answering within {STARTUP_SECONDS}s; see {self.output_file}")
+        raise TimeoutError(f"{self.server} did not start answering within {STARTUP_SECONDS}s; see {self.output_file}")
 
     def worker_pids(self) -> list[int]:
-        """The process ids of gunicorn's current workers (the master's children)."""
+        """The process ids of the server's current workers (the master's children)."""
         assert self.process is not None
         return worker_pids(self.process.pid)
 
