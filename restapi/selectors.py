@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from restapi import sealing
 from restapi.metrics import HOT_STORE_LOOKUPS, count_hot_store_call
 from restapi.storage import StoredMessage, inboxes, messages
-from restapi.storage.hot import hot_store
+from restapi.storage.hot import NoHotStore, RedisHotStore, hot_store
+from restapi.storage.redis_client import Attempt
 from restapi.tokens import token_hash, token_matches
+
+HotStore = RedisHotStore | NoHotStore
 
 
 class InboxAccess(enum.Enum):
@@ -73,6 +76,24 @@ def _authorization(username: str, stored_hash: str | None, token: str | None) ->
     return InboxAuthorization(username, InboxAccess.GRANTED, stored_hash)
 
 
+class MessageRead:
+    """
+    A read by id whose hot-store look-up (``look_up``) is queued when the read
+    is made, so that another store's call can take it along in its round trip
+    (``storage.round_trips``); ``message()`` sends it if nothing has.
+    """
+
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self._store = hot_store()
+        self.look_up = self._store.queue_get(message_id)
+
+    def message(self, token: str | None) -> StoredMessage | None:
+        """``get_message(message_id, token)``."""
+        found = _stored_message(self._store, self.look_up.attempt(), self.message_id, token)
+        return None if found is None else sealing.readable(found, sealing.keyring())
+
+
 def get_message(message_id: int, token: str | None) -> StoredMessage | None:
     """
     The message with ``message_id``, expired or not, if this token may read it:
@@ -84,14 +105,13 @@ def get_message(message_id: int, token: str | None) -> StoredMessage | None:
     is answered as it is; on a miss the row comes from the database with its
     inbox's claim, in one statement.
     """
-    found = _stored_message(message_id, token)
-    return None if found is None else sealing.readable(found, sealing.keyring())
+    return MessageRead(message_id).message(token)
 
 
-def _stored_message(message_id: int, token: str | None) -> StoredMessage | None:
-    """The message as stored, from the hot store when it has it, if this token may read it."""
-    store = hot_store()
-    cached = store.get(message_id)
+def _stored_message(
+    store: HotStore, cached: Attempt[StoredMessage], message_id: int, token: str | None
+) -> StoredMessage | None:
+    """The message as stored, from the hot store's answer ``cached`` when it has it, if this token may read it."""
     count_hot_store_call("get", cached.outcome)
     if cached.done and store.available:
         HOT_STORE_LOOKUPS.labels("miss" if cached.value is None else "hit").inc()

@@ -19,6 +19,12 @@ honest client, or a few hundred people behind one NAT address, stays far below i
 If the counter is unavailable (Redis failing), the throttle lets requests
 through (fails open), counted in ``metrics.THROTTLE_FAILED_OPEN``: serving
 messages matters more than limiting them.
+
+A view that will need other stores' answers anyway names their calls in
+``sent_with_throttle()``, and the count travels with them, in one round trip
+where the stores share one (``storage.round_trips``): a read by id fetches the
+hot store's copy of its message with the count. The count is still known, and
+the request refused, before anything is answered.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from rest_framework.views import APIView
 from restapi import metrics
 from restapi.client_ip import client_address
 from restapi.rates import Rate
+from restapi.storage import round_trips
 from restapi.storage.throttle_counters import window_counter
 
 # Answered by DRF itself (the allowed methods), never a send or a read.
@@ -59,7 +66,9 @@ class ClientAddressRateThrottle(BaseThrottle):
         now = time.time()
         window_end = rate.window_end(now)
         client = (self.scope + client_address(request))[:_CLIENT_KEY_LENGTH]
-        count = window_counter().increment(client, window_end)
+        counted = window_counter().queue_increment(client, window_end)
+        round_trips.send(counted, *(view.sent_with_throttle() if hasattr(view, "sent_with_throttle") else ()))
+        count = counted.attempt().value
         if count is None:
             metrics.THROTTLE_FAILED_OPEN.inc()
             return True

@@ -124,9 +124,20 @@ class MessageDetailView(NoStoreAPIView):
     permission_classes = [NotSpeculative]
     throttle_classes = [ReadRateThrottle]
 
+    _read: selectors.MessageRead | None = None
+
+    def _message_read(self) -> selectors.MessageRead:
+        if self._read is None:
+            self._read = selectors.MessageRead(int(self.kwargs["message_id"]))
+        return self._read
+
+    def sent_with_throttle(self) -> tuple[object, ...]:
+        """The hot store's look-up of the message, sent in the throttle's round trip."""
+        return (self._message_read().look_up,)
+
     @extend_schema(**schema.READ)
     def get(self, request: Request, message_id: str) -> Response:
-        message = selectors.get_message(int(message_id), request.auth)
+        message = self._message_read().message(request.auth)
         if message is None:
             # The same answer whether the id does not exist or its inbox is claimed
             # and the token is missing or wrong, so that nobody learns which; the

@@ -31,6 +31,7 @@ import redis
 
 from restapi.storage import StoredMessage
 from restapi.storage.redis_client import Attempt, GuardedStore, Outcome, key, per_process_store
+from restapi.storage.round_trips import Answered, OnRedis, Queued
 
 # Settled entries never change, so this only bounds memory and how long a
 # purged message can still be shown.
@@ -80,6 +81,9 @@ class NoHotStore:
     def get(self, message_id: int) -> Attempt[StoredMessage]:
         return Attempt(Outcome.DONE)
 
+    def queue_get(self, message_id: int) -> Queued[StoredMessage]:
+        return Answered(Attempt(Outcome.DONE))
+
     def remember_settled(self, message: StoredMessage) -> Attempt[None]:
         return Attempt(Outcome.DONE)
 
@@ -100,11 +104,17 @@ class RedisHotStore(GuardedStore):
 
     def get(self, message_id: int) -> Attempt[StoredMessage]:
         """The cached message (``value`` None on a miss)."""
+        return self.queue_get(message_id).attempt()
+
+    def queue_get(self, message_id: int) -> Queued[StoredMessage]:
+        """``get``, to be sent with other stores' calls (``round_trips.send``)."""
         name = message_key(message_id)
-        attempt = self._redis.call("get", lambda client: client.get(name))
-        if attempt.value is None:
-            return attempt
-        return Attempt(attempt.outcome, _decode(message_id, attempt.value))
+        return OnRedis(
+            self._redis,
+            "get",
+            lambda client: client.get(name),
+            lambda value: None if value is None else _decode(message_id, value),
+        )
 
     def remember_settled(self, message: StoredMessage) -> Attempt[None]:
         """Cache a message of an open inbox that is no longer live, as it will stay (unless held off)."""

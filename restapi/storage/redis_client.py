@@ -33,6 +33,8 @@ from restapi.storage.per_process import per_process
 
 SUSPEND_SECONDS = 1.0
 KEY_ROOT = "ephemeral"
+# A cluster client's own errors (no layout to be had, a slot no node serves) are not RedisErrors.
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 T = TypeVar("T")
 S = TypeVar("S", bound="GuardedStore")
@@ -153,27 +155,35 @@ class RedisGuard:
         self._logger = logger
         self._suspended_until = 0.0
 
+    @property
+    def suspended(self) -> bool:
+        """Whether a recent failure has the store left alone."""
+        return time.monotonic() < self._suspended_until
+
     def call(self, operation: str, command: Callable[[redis.Redis], T]) -> Attempt[T]:
         """``command(client)``, unless the store is suspended; any Redis error is logged and suspends it."""
-        if time.monotonic() < self._suspended_until:
+        if self.suspended:
             return Attempt(Outcome.SKIPPED)
         try:
             return Attempt(Outcome.DONE, command(self.client))
-        # A cluster client's own errors (no layout to be had, a slot no node serves) are not RedisErrors.
-        except (redis.RedisError, RedisClusterException) as exc:
-            self._suspended_until = time.monotonic() + SUSPEND_SECONDS
-            if isinstance(self.client, ClusterOnFirstUse):
-                self.client.layout_may_have_changed()
-            self._logger.warning(
-                "%s %s failed (%s: %s); %s for %.1fs",
-                self._store,
-                operation,
-                type(exc).__name__,
-                exc,
-                self._fallback,
-                SUSPEND_SECONDS,
-            )
-            return Attempt(Outcome.FAILED)
+        except REDIS_ERRORS as exc:
+            return self.failed(operation, exc)
+
+    def failed(self, operation: str, exc: Exception) -> Attempt[T]:
+        """Log a failed call and suspend the store; what the call's caller is told."""
+        self._suspended_until = time.monotonic() + SUSPEND_SECONDS
+        if isinstance(self.client, ClusterOnFirstUse):
+            self.client.layout_may_have_changed()
+        self._logger.warning(
+            "%s %s failed (%s: %s); %s for %.1fs",
+            self._store,
+            operation,
+            type(exc).__name__,
+            exc,
+            self._fallback,
+            SUSPEND_SECONDS,
+        )
+        return Attempt(Outcome.FAILED)
 
 
 class GuardedStore:
@@ -191,11 +201,34 @@ class GuardedStore:
     def __init__(self, url: str, *, timeout: float) -> None:
         cluster = self.follows_cluster and settings.CHAT["REDIS_CLUSTER"]
         self._redis = RedisGuard(
-            connect(url, timeout=timeout, cluster=cluster),
+            shared_client(url, timeout=timeout, cluster=cluster),
             store=self.store,
             fallback=self.fallback,
             logger=logging.getLogger(type(self).__module__),
         )
+
+
+@per_process
+def _clients() -> dict[tuple[str, float, bool], redis.Redis | ClusterOnFirstUse]:
+    return {}
+
+
+_clients_lock = threading.Lock()
+
+
+def shared_client(url: str, *, timeout: float, cluster: bool) -> redis.Redis | ClusterOnFirstUse:
+    """
+    The process's client for these options, one for every store that uses them:
+    commands of several stores can then share a pipeline (``storage.round_trips``).
+    Each store keeps a guard of its own, so a failure still suspends only the
+    stores whose calls failed.
+    """
+    with _clients_lock:
+        clients = _clients()
+        options = (url, timeout, cluster)
+        if options not in clients:
+            clients[options] = connect(url, timeout=timeout, cluster=cluster)
+        return clients[options]
 
 
 def per_process_store(on_redis: type[S], without_redis: Callable[[], D]) -> Callable[[], S | D]:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from restapi.models import ThrottleWindow
 from restapi.storage.redis_client import GuardedStore, key, per_process_store
+from restapi.storage.round_trips import Local, OnRedis, Queued
 from restapi.storage.sql import run
 
 # Ended windows of the database counter are deleted this often per process, at most this many at a time.
@@ -28,6 +29,9 @@ class WindowCounter(Protocol):
     def increment(self, client: str, window_end: int) -> int | None:
         """Count one request of ``client`` in the window ending at ``window_end``; the new count, or None."""
 
+    def queue_increment(self, client: str, window_end: int) -> Queued[int]:
+        """``increment``, to be sent with other stores' calls (``round_trips.send``); its value is the count."""
+
 
 class RedisWindowCounter(GuardedStore):
     """One key per client and window, expiring with its window."""
@@ -36,12 +40,17 @@ class RedisWindowCounter(GuardedStore):
     fallback = "requests are not throttled"
 
     def increment(self, client: str, window_end: int) -> int | None:
+        return self.queue_increment(client, window_end).attempt().value
+
+    def queue_increment(self, client: str, window_end: int) -> Queued[int]:
         name = key("throttle", client, window_end)
-
-        def count(redis_client) -> int:
-            return int(redis_client.eval(_COUNT_IN_WINDOW, 1, name, window_end + 1))
-
-        return self._redis.call("increment", count).value
+        return OnRedis(
+            self._redis,
+            "increment",
+            # Not ``eval()``: redis-py's cluster pipeline refuses it, though it routes the command by its key.
+            lambda redis_client: redis_client.execute_command("EVAL", _COUNT_IN_WINDOW, 1, name, window_end + 1),
+            int,
+        )
 
 
 # One command, atomic on the server: the key is never left without its expiry. It
@@ -78,6 +87,9 @@ class DatabaseWindowCounter:
         ((count,),) = run(self._UPSERT, [client, window_end])
         self._cleanup_if_due()
         return count
+
+    def queue_increment(self, client: str, window_end: int) -> Queued[int]:
+        return Local(lambda: self.increment(client, window_end))
 
     def _cleanup_if_due(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import redis
 from rest_framework.test import APIClient
 
 from tests.support.processes import HungRedis, RedisServer
@@ -133,3 +134,63 @@ def test_token_guesses_at_a_lease_acknowledgement_spend_the_read_budget(
         for n in range(3)
     ]
     assert guesses == [401, 401, 429]
+
+
+def _round_trips(redis_client: redis.Redis, request: Callable[[], object]) -> int:
+    """Requests the private Redis read from clients while ``request`` ran (a pipeline arrives as one)."""
+    before = redis_client.info("stats")["total_reads_processed"]
+    request()
+    # Less the INFO that read the count.
+    return redis_client.info("stats")["total_reads_processed"] - before - 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["", "?format=json"], ids=["fast path", "DRF"])
+@pytest.mark.parametrize("timeout", [0, 3600], ids=["settled", "live"])
+def test_a_read_by_id_counts_and_looks_up_in_one_round_trip(
+    private_redis: RedisServer, redis_client: redis.Redis, api: APIClient, query: str, timeout: int
+) -> None:
+    message_id = api.post("/chat", {"username": "ann", "text": "hi", "timeout": timeout}, format="json").json()["id"]
+    # The first read of a settled message caches it, one more round trip.
+    assert read(api, f"/chat/{message_id}{query}").status_code == 200
+
+    answers = []
+    assert _round_trips(redis_client, lambda: answers.append(read(api, f"/chat/{message_id}{query}"))) == 1
+    assert answers[0].status_code == 200
+    assert answers[0].json()["text"] == "hi"
+    assert _round_trips(redis_client, lambda: answers.append(read(api, f"/chat/{message_id + 1}{query}"))) == 1
+    assert answers[1].status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_read_by_id_over_the_rate_is_refused_after_one_round_trip(
+    private_redis: RedisServer, redis_client: redis.Redis, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    chat_settings(READ_THROTTLE_RATE="1/hour")
+    message_id = send(api).json()["id"]
+    assert read(api, f"/chat/{message_id}").status_code == 200
+
+    answers = []
+    assert _round_trips(redis_client, lambda: answers.append(read(api, f"/chat/{message_id}"))) == 1
+    assert answers[0].status_code == 429
+    assert 1 <= int(answers[0]["Retry-After"]) <= 3600
+    # Another client's budget is its own.
+    assert read(api, f"/chat/{message_id}", client="203.0.113.21").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_hung_redis_lets_reads_by_id_through_with_one_timeout(
+    request: pytest.FixtureRequest, api: APIClient, chat_settings: Callable[..., None]
+) -> None:
+    message_id = send(api).json()["id"]
+    hung_redis = request.getfixturevalue("hung_redis")
+    chat_settings(READ_THROTTLE_RATE="1/hour")
+    started = time.monotonic()
+    answers = [read(api, f"/chat/{message_id}") for _ in range(5)]
+    elapsed = time.monotonic() - started
+
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert {answer.json()["text"] for answer in answers} == {"hi"}
+    # The throttle's count and the hot store's look-up waited on one connection, together.
+    assert len(hung_redis.connections) == 1
+    assert elapsed < 2.0

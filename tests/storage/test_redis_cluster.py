@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from tests.support.processes import PATIENCE_SECONDS, RedisServer, free_port
 from tests.support.tools import missing
@@ -70,6 +71,21 @@ def test_cached_messages_and_throttle_counts_spread_over_every_master(api, send,
     assert all(_client(node).dbsize() > 0 for node in clustered)
     # The throttle counted all 20 sends (from one address) across the cluster: the next is refused.
     assert send(username="u", text="one too many").status_code == 429
+
+
+def test_reads_by_id_are_counted_and_answered_across_the_masters(api, send, clustered, chat_settings):
+    # Each read's count and look-up go out together; their keys live on different masters.
+    chat_settings(READ_THROTTLE_RATE="20/day")
+    ids = [send(username=f"u{n}", text=f"t{n}", timeout=0).json()["id"] for n in range(10)]
+    hits = REGISTRY.get_sample_value("chat_hot_store_lookups_total", {"result": "hit"}) or 0.0
+
+    answers = [api.get(f"/chat/{message_id}") for message_id in ids for _ in range(2)]
+
+    assert [answer.json()["text"] for answer in answers] == [f"t{n}" for n in range(10) for _ in range(2)]
+    assert REGISTRY.get_sample_value("chat_hot_store_lookups_total", {"result": "hit"}) == hits + 10
+    refused = api.get(f"/chat/{ids[0]}")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
 
 
 def test_the_named_node_down_at_first_use_fails_open(api, send, clustered):
