@@ -66,9 +66,13 @@ class ClientAddressRateThrottle(BaseThrottle):
         now = time.time()
         window_end = rate.window_end(now)
         client = (self.scope + client_address(request))[:_CLIENT_KEY_LENGTH]
-        counted = window_counter().queue_increment(client, window_end)
-        round_trips.send(counted, *(view.sent_with_throttle() if hasattr(view, "sent_with_throttle") else ()))
-        count = counted.attempt().value
+        counter = window_counter()
+        if hasattr(view, "sent_with_throttle"):
+            counted = counter.queue_increment(client, window_end)
+            round_trips.send(counted, *view.sent_with_throttle())
+            count = counted.attempt().value
+        else:
+            count = counter.increment(client, window_end)
         if count is None:
             metrics.THROTTLE_FAILED_OPEN.inc()
             return True

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from restapi.models import ThrottleWindow
 from restapi.storage.redis_client import GuardedStore, key, per_process_store
@@ -40,17 +41,18 @@ class RedisWindowCounter(GuardedStore):
     fallback = "requests are not throttled"
 
     def increment(self, client: str, window_end: int) -> int | None:
-        return self.queue_increment(client, window_end).attempt().value
+        command = _count(client, window_end)
+        return self._redis.call("increment", lambda redis_client: int(command(redis_client))).value
 
     def queue_increment(self, client: str, window_end: int) -> Queued[int]:
-        name = key("throttle", client, window_end)
-        return OnRedis(
-            self._redis,
-            "increment",
-            # Not ``eval()``: redis-py's cluster pipeline refuses it, though it routes the command by its key.
-            lambda redis_client: redis_client.execute_command("EVAL", _COUNT_IN_WINDOW, 1, name, window_end + 1),
-            int,
-        )
+        return OnRedis(self._redis, "increment", _count(client, window_end), int)
+
+
+def _count(client: str, window_end: int) -> Callable[[Any], Any]:
+    """The counting command, for a client or a pipeline."""
+    name = key("throttle", client, window_end)
+    # Not ``eval()``: redis-py's cluster pipeline refuses it, though it routes the command by its key.
+    return lambda redis_client: redis_client.execute_command("EVAL", _COUNT_IN_WINDOW, 1, name, window_end + 1)
 
 
 # One command, atomic on the server: the key is never left without its expiry. It
