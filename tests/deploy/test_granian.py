@@ -40,6 +40,18 @@ def test_behind_nginx_the_access_line_carries_the_request_id_nginx_logged(nginx:
     assert '"POST /chat HTTP/1.1" 201' in line
 
 
+def test_more_than_a_hundred_headers_get_an_empty_431_from_granian_through_nginx(nginx: str, tmp_path: Path) -> None:
+    # nginx lets many small headers through; gunicorn's limits are raised so that the
+    # service answers them (test_nginx_edges.py). granian's HTTP/1 parser stops at 100
+    # headers and has no setting for it, and its answer is not JSON.
+    with deployed(nginx, tmp_path, server="granian") as (_, site):
+        url = f"http://127.0.0.1:{site.port}"
+        many = call(url, "GET", "/chat/987654321", headers={f"X-Header-{n}": "1" for n in range(300)})
+        fewer = call(url, "GET", "/chat/987654321", headers={f"X-Header-{n}": "1" for n in range(90)})
+    assert (many.status, many.body) == (431, b"")
+    assert (fewer.status, fewer.json()["detail"]) == (404, "No message with id 987654321.")
+
+
 def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     with running_service(tmp_path, workers=2, server="granian") as service:
         bodies = [json.dumps({"username": "graceful", "text": f"in flight {n}"}).encode() for n in range(2)]
