@@ -207,6 +207,9 @@ def _database(env: Environment, data_dir: Path) -> tuple[dict[str, Any], bool]:
     database.setdefault("OPTIONS", {})
     # A database that does not answer must not hold a worker for minutes.
     database["OPTIONS"].setdefault("connect_timeout", 5)
+    # The storage layer's statements as prepared statements with generic plans
+    # (restapi/storage/postgresql): off behind a pooler that cannot carry them.
+    database["OPTIONS"]["prepared_statements"] = env.boolean("CHAT_DB_PREPARED_STATEMENTS", True)
     return database, False
 
 

@@ -59,6 +59,9 @@ def test_server_database_settings(load):
     assert (loaded.redis_url, loaded.redis_timeout) == ("redis://127.0.0.1:6379/2", 0.05)
     assert loaded.redis_cluster is False
     assert load(**SERVER_DATABASE, REDIS_URL="redis://redis1:7000/0", REDIS_CLUSTER="1").redis_cluster is True
+    # Prepared statements unless a pooler in front cannot carry them.
+    assert loaded.database["OPTIONS"]["prepared_statements"] is True
+    assert load(**SERVER_DATABASE, CHAT_DB_PREPARED_STATEMENTS="0").database["OPTIONS"]["prepared_statements"] is False
 
 
 def test_a_list_of_database_hosts_is_handed_to_libpq_as_lists(load):
@@ -111,6 +114,7 @@ def test_debug_is_only_on_when_asked(load):
         ({"CHAT_ENCRYPTION_KEYS": "no-key-id"}, "CHAT_ENCRYPTION_KEYS"),
         ({"CHAT_TRUSTED_PROXIES": "10.0.0.1,not-an-ip"}, "CHAT_TRUSTED_PROXIES"),
         ({"CHAT_RETENTION_DAYS": "a month"}, "CHAT_RETENTION_DAYS"),
+        ({**SERVER_DATABASE, "CHAT_DB_PREPARED_STATEMENTS": "sometimes"}, "CHAT_DB_PREPARED_STATEMENTS"),
         ({"CHAT_RETENTION_DAYS": "-1"}, "CHAT_RETENTION_DAYS"),
         ({"CHAT_RETENTION_DAYS": "55"}, "CHAT_RETENTION_DAYS"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),

@@ -624,6 +624,8 @@ def start_app(host: Host) -> None:
     env = {
         **service_env(),
         "DATABASE_URL": url,
+        # PgBouncer 1.18 in transaction mode cannot carry prepared statements.
+        "CHAT_DB_PREPARED_STATEMENTS": "0" if host == PGBOUNCER_APP else "1",
         "DATA_DIR": str(folder / "data"),
         "LOG_FILE": str(STATE_DIR / "logs" / f"{host.name}-chat_server.log"),
         "GUNICORN_BIND": f"{host.address}:{APP_PORT}",

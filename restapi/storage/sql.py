@@ -86,7 +86,16 @@ def as_datetime(value: datetime | str) -> datetime:
 
 
 def run(statement: str, params: list | tuple = ()) -> list[tuple]:
-    """Run one statement on the default connection; every row it returns."""
+    """
+    Run one statement on the default connection; every row it returns.
+
+    A statement with values runs prepared where the backend offers it
+    (restapi/storage/postgresql): those are the requests' statements, run again
+    and again with new values. One without is a command of its own (SET, LOCK,
+    ANALYZE, TRUNCATE of a partition named in its text) and runs as it is.
+    """
+    if params and getattr(connection, "prepared_statements", False):
+        return connection.execute_prepared(statement, params)
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
