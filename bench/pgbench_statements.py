@@ -85,12 +85,23 @@ def scripts(sql: dict[str, str]) -> dict[str, str]:
     }
 
 
+# As the service runs its statements (restapi/storage/postgresql): prepared, with
+# generic plans; or, with CHAT_DB_PREPARED_STATEMENTS=0, planned at each execution.
+PROTOCOLS = {
+    "prepared": ("prepared", "-c plan_cache_mode=force_generic_plan"),
+    "simple": ("simple", ""),
+}
+
+
 def run_pgbench(
-    url: str, script: Path, *, clients: int, seconds: int, variables: dict[str, str]
+    url: str, script: Path, *, clients: int, seconds: int, variables: dict[str, str], protocol: str = "simple"
 ) -> tuple[float, float]:
     defines = [f"--define={name}={value}" for name, value in variables.items()]
-    command = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), *defines, "-f", str(script), url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    mode, options = PROTOCOLS[protocol]
+    command = ["pgbench", "-n", "-M", mode, "-c", str(clients), "-j", "2", "-T", str(seconds), *defines]
+    env = {**os.environ, "PGOPTIONS": options}
+    command += ["-f", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
     latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
     return tps, latency
@@ -100,13 +111,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="prepared",
+        help="prepared statements with generic plans, as the service runs them (default), or planned each time",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     args = parser.parse_args()
     os.environ.update(DATABASE_URL=args.database_url, SECRET_KEY="bench-" + "k" * 50, ALLOWED_HOSTS="localhost")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], check=True, env=os.environ)
     sql = statements()
     url = args.database_url.replace("postgres://", "postgresql://", 1)
-    print(f"pgbench, {args.clients} clients, {args.seconds} s each, on {url}")
+    print(f"pgbench, {args.clients} clients, {args.seconds} s each, {args.protocol} statements, on {url}")
     print(f"{'script':<10} {'tps':>10} {'ms':>8}")
     with tempfile.TemporaryDirectory() as folder:
         for name, text in scripts(sql).items():
@@ -119,7 +136,12 @@ def main() -> None:
             script = Path(folder) / f"{name}.sql"
             script.write_text(text)
             tps, latency = run_pgbench(
-                url, script, clients=args.clients, seconds=args.seconds, variables={"max_id": max_id}
+                url,
+                script,
+                clients=args.clients,
+                seconds=args.seconds,
+                variables={"max_id": max_id},
+                protocol=args.protocol,
             )
             print(f"{name:<10} {tps:>10.0f} {latency:>8.2f}")
 
