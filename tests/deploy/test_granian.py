@@ -18,7 +18,7 @@ import pytest
 
 from restapi.models import Message
 from tests.deploy.conftest import deployed
-from tests.hardening.http import call, start_slow_post
+from tests.hardening.http import call, finish_slow_posts, start_slow_post
 from tests.hardening.load import CONNECTION_LOST, MessagingLoad
 from tests.support.nginx import running_site
 from tests.support.processes import ServiceProcess, running_service, wait_for_port, wait_until
@@ -59,12 +59,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         time.sleep(0.5)
         os.kill(service.process.pid, signal.SIGTERM)
         time.sleep(0.5)
-        answers = []
-        for connection, body in zip(slow, bodies, strict=True):
-            connection.send(body[1:])
-            response = connection.getresponse()
-            answers.append((response.status, json.loads(response.read())))
-            connection.close()
+        answers = finish_slow_posts(slow, bodies)
         service.process.wait(timeout=15)
 
     assert [status for status, _ in answers] == [201, 201]

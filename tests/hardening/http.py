@@ -54,3 +54,14 @@ def start_slow_post(port: int, body: bytes) -> http.client.HTTPConnection:
     connection.putheader("Content-Length", str(len(body)))
     connection.endheaders(body[:1])
     return connection
+
+
+def finish_slow_posts(connections: list[http.client.HTTPConnection], bodies: list[bytes]) -> list[tuple[int, Any]]:
+    """Send the rest of each slow POST's body; the status and JSON answer of each, in order."""
+    answers = []
+    for connection, body in zip(connections, bodies, strict=True):
+        connection.send(body[1:])
+        response = connection.getresponse()
+        answers.append((response.status, json.loads(response.read())))
+        connection.close()
+    return answers

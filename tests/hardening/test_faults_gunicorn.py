@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from restapi.models import Message
-from tests.hardening.http import start_slow_post
+from tests.hardening.http import finish_slow_posts, start_slow_post
 from tests.hardening.load import MessagingLoad, kill_one_worker
 from tests.support.processes import running_service, wait_for_port, wait_until, worker_pids
 
@@ -81,12 +81,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
             os.kill(master, signal.SIGTERM)
             time.sleep(0.3)
             # The workers are shutting down; the requests they hold still complete.
-            answers = []
-            for connection, body in zip(slow, bodies, strict=True):
-                connection.send(body[1:])
-                response = connection.getresponse()
-                answers.append((response.status, json.loads(response.read())))
-                connection.close()
+            answers = finish_slow_posts(slow, bodies)
         service.process.wait(timeout=15)
 
     assert [status for status, _ in answers] == [201, 201]
