@@ -82,3 +82,10 @@ def set_read_only(cluster: PostgresCluster, value: str) -> None:
     with psycopg.connect(cluster.dsn, autocommit=True) as admin:
         admin.execute(f"ALTER SYSTEM SET default_transaction_read_only = {value}")
         admin.execute("SELECT pg_reload_conf()")
+        # An idle session reads the new setting only after the next message it is
+        # sent, so the service's sessions are ended, as a demotion or a promotion ends
+        # them; the service's next requests connect again and meet the setting.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
