@@ -26,6 +26,7 @@ import secrets
 import time
 
 MAX_MESSAGE_ID = 2**53 - 1
+MAX_MESSAGE_ID_DIGITS = len(str(MAX_MESSAGE_ID))
 
 SLOT_BITS = 6
 RANDOM_BITS = 53 - SLOT_BITS
@@ -57,6 +58,19 @@ _source = secrets.SystemRandom()
 def new_message_id() -> int:
     """A fresh random id in 1..MAX_MESSAGE_ID."""
     return _source.randint(1, MAX_MESSAGE_ID)
+
+
+def message_id_from_digits(digits: str) -> int:
+    """
+    The id that a path's digits name, leading zeros and all; 0, which names no
+    message, when they hold more digits than any id has.
+
+    Python refuses to convert more than 4,300 digits (a ValueError, so a 500
+    for what is only a missing id), and converting fewer costs time that grows
+    with their number; an id has at most ``MAX_MESSAGE_ID_DIGITS``.
+    """
+    significant = digits.lstrip("0")
+    return int(significant) if 0 < len(significant) <= MAX_MESSAGE_ID_DIGITS else 0
 
 
 def day_slot(day: int) -> int:

@@ -27,6 +27,7 @@ from restapi.authentication import (
 from restapi.client_connection import client_has_gone
 from restapi.exceptions import DATABASE_RETRY_AFTER_SECONDS
 from restapi.fast_path import JsonFastPathView
+from restapi.message_ids import message_id_from_digits
 from restapi.middleware import server_error_response
 from restapi.permissions import NotSpeculative
 from restapi.renderers import WebPageRenderer
@@ -128,7 +129,7 @@ class MessageDetailView(NoStoreAPIView):
 
     def _message_read(self) -> selectors.MessageRead:
         if self._read is None:
-            self._read = selectors.MessageRead(int(self.kwargs["message_id"]))
+            self._read = selectors.MessageRead(message_id_from_digits(self.kwargs["message_id"]))
         return self._read
 
     def sent_with_throttle(self) -> tuple[object, ...]:

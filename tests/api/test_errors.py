@@ -79,6 +79,27 @@ def test_body_over_the_limit_is_413_and_not_read(api, db, settings):
     assert not Message.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [
+        ("9" * 5000, 413),
+        ("0" * 5000 + "9" * 30, 413),
+        ("0" * 5000 + "99999999", 413),
+        ("\u00b2", 400),
+        ("\u0661\u0662", 400),
+        ("-1", 400),
+        ("1e3", 400),
+    ],
+)
+def test_a_content_length_int_cannot_read_is_refused_as_the_client_sent_it(api, db, declared, status):
+    # Servers such as gunicorn refuse these before the service sees them; others may not.
+    response = api.generic("POST", "/chat", b"{}", content_type="application/json", CONTENT_LENGTH=declared)
+
+    assert response.status_code == status
+    assert "Content-Length" in response.json()["detail"] or "larger than the limit" in response.json()["detail"]
+    assert not Message.objects.exists()
+
+
 def test_body_at_the_limit_is_read(api, db, settings):
     padding = settings.DATA_UPLOAD_MAX_MEMORY_SIZE - len('{"username":"ann","text":"hi","x":""}')
     body = '{"username":"ann","text":"hi","x":"' + "p" * padding + '"}'
