@@ -118,6 +118,27 @@ def test_a_gunicorn_that_does_not_answer_is_a_json_502(nginx: str, tmp_path: Pat
     assert_nginx_json_error(answer, 502)
 
 
+def test_a_gunicorn_that_answers_too_late_is_a_json_504(nginx: str, tmp_path: Path) -> None:
+    # A port that takes connections and never answers, and a location that waits 1 s for it
+    # (the site's own wait is 35 s).
+    waits_a_second = (
+        ADMIN_OFF + "\n    location = /slow { proxy_read_timeout 1s; proxy_pass http://ephemeral_messages; }"
+    )
+    with (
+        socket.create_server(("127.0.0.1", 0)) as silent,
+        running_site(
+            nginx,
+            tmp_path / "nginx",
+            upstream_port=silent.getsockname()[1],
+            static_root=tmp_path,
+            site_edits={ADMIN_OFF: waits_a_second},
+        ) as running,
+    ):
+        answer = call(f"http://127.0.0.1:{running.port}", "GET", "/slow", source_address=REMOTE)
+    assert_nginx_json_error(answer, 504)
+    assert "may or may not have taken effect" in answer.json()["detail"]
+
+
 def test_unknown_hosts_are_answered_by_nginx_and_never_reach_the_service(site: Site) -> None:
     for host in ("evil.example", "chat.example.org.evil.example", PROBE_HOST):
         answer = site.call("GET", "/chat/1?unknown-host-marker", headers={"Host": host})
