@@ -11,7 +11,8 @@ it stands, with pgbench's random values in place of the parameters:
 - ``collect``: the ``UPDATE … RETURNING`` of ``GET /chats/<username>``;
 - ``message``: both, for one username, as one message's life costs the primary:
   its transactions per second are messages per second;
-- ``read``: the ``SELECT`` of ``GET /chat/<id>`` for a live message.
+- ``read``: the ``SELECT`` of ``GET /chat/<id>`` for a live message (of those
+  that expire today: the statement names its slot's bounds).
 
 It uses the benchmark's database (``BENCH_DATABASE_URL``, migrated here) and
 prints pgbench's transactions per second and mean latency for each.
@@ -25,29 +26,39 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.inprocess import DEFAULT_DATABASE_URL
-from restapi.message_ids import MAX_MESSAGE_ID
+from restapi.message_ids import MAX_MESSAGE_ID, SECONDS_PER_DAY, day_slot, slot_bounds
 
 USERS = 10_000
 LIVE_SECONDS = 3600
 
 
 def statements() -> dict[str, str]:
-    """The service's PostgreSQL statements, with ``%s`` parameters."""
+    """
+    The service's PostgreSQL statements, with ``%s`` parameters: the collect of
+    today's live window, and the read of an id in ``today_slot()``.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
     import django
 
     django.setup()
-    from restapi.storage.messages import statements as service_statements
+    from restapi.storage import messages
     from restapi.storage.partitions import live_window
     from restapi.storage.sql import POSTGRESQL
 
-    found = service_statements(POSTGRESQL)
-    # The slots a collect looks in today, as the service passes them.
-    window = ",".join(str(bound) for bound in live_window())
-    return {"insert": found.insert, "collect": found.collect, "fetch": found.fetch, "window": window}
+    return {
+        "insert": messages.statements(POSTGRESQL).insert,
+        "collect": messages.window_statements(POSTGRESQL, live_window()).collect,
+        "fetch": messages.fetch_statement(POSTGRESQL, today_slot()),
+    }
+
+
+def today_slot() -> int:
+    """The slot of the messages that expire today (restapi.message_ids)."""
+    return day_slot(int(time.time() // SECONDS_PER_DAY))
 
 
 def bind(statement: str, *values: str) -> str:
@@ -66,22 +77,13 @@ def scripts(sql: dict[str, str]) -> dict[str, str]:
     send = f"\\set id random(1, {MAX_MESSAGE_ID})\n" + bind(
         sql["insert"], ":id", username, "'a message of average length'", "NULL", str(LIVE_SECONDS)
     )
-    collect = bind(
-        # The live window, the inbox, an open inbox's claim condition, the window again, the limit.
-        sql["collect"],
-        *sql["window"].split(","),
-        username,
-        "true",
-        username,
-        "''",
-        *sql["window"].split(","),
-        "100",
-    )
+    # The inbox, an open inbox's claim condition (messages.claim_parameters), the limit.
+    collect = bind(sql["collect"], username, "true", username, "''", "100")
     return {
         "send": user + send,
         "collect": user + collect,
         "message": user + send + collect,
-        "read": "\\set id random(1, :max_id)\n" + bind(sql["fetch"], ":id"),
+        "read": "\\set id random(:low_id, :max_id)\n" + bind(sql["fetch"], ":id"),
     }
 
 
@@ -125,10 +127,13 @@ def main() -> None:
     url = args.database_url.replace("postgres://", "postgresql://", 1)
     print(f"pgbench, {args.clients} clients, {args.seconds} s each, {args.protocol} statements, on {url}")
     print(f"{'script':<10} {'tps':>10} {'ms':>8}")
+    low_id, high_id = slot_bounds(today_slot())
     with tempfile.TemporaryDirectory() as folder:
         for name, text in scripts(sql).items():
+            # Reads pick among the ids stored so far in the slot their statement names.
+            newest = f"SELECT coalesce(max(id), {low_id}) FROM restapi_message WHERE id >= {low_id} AND id < {high_id}"
             max_id = subprocess.run(
-                ["psql", "-X", "-A", "-t", url, "-c", "SELECT coalesce(max(id), 1) FROM restapi_message"],
+                ["psql", "-X", "-A", "-t", url, "-c", newest],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -140,7 +145,7 @@ def main() -> None:
                 script,
                 clients=args.clients,
                 seconds=args.seconds,
-                variables={"max_id": max_id},
+                variables={"low_id": str(low_id), "max_id": max_id},
                 protocol=args.protocol,
             )
             print(f"{name:<10} {tps:>10.0f} {latency:>8.2f}")

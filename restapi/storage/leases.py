@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 
 from restapi.storage import StoredMessage, partitions
-from restapi.storage.messages import IN_LIVE_WINDOW, TABLE, claim_parameters, delivery_key, inbox_batch, sealed_bytes
+from restapi.storage.messages import TABLE, claim_parameters, delivery_key, in_window, inbox_batch, sealed_bytes
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
 
 
@@ -26,9 +26,9 @@ class Statements:
     acknowledge: str
 
 
-@cache
-def statements(vendor: Dialect) -> Statements:
-    """Each statement once, with the vendor's fragments filled in."""
+@lru_cache(maxsize=4)
+def statements(vendor: Dialect, window: partitions.Window) -> Statements:
+    """Each statement once per live window (messages.window_statements), with the vendor's fragments filled in."""
     now = vendor.now
     return Statements(
         # The rows are picked and locked exactly as a collect picks them, so a
@@ -37,7 +37,7 @@ def statements(vendor: Dialect) -> Statements:
         # a statement that re-checks a row just leased finds it held.
         lease=(
             f"UPDATE {TABLE} SET lease_id = %s, leased_until = {vendor.now_plus_seconds} "  # noqa: S608
-            f"WHERE {IN_LIVE_WINDOW} AND {vendor.id_in_locked_rows.format(rows=inbox_batch(vendor))} "
+            f"WHERE {in_window(window)} AND {vendor.id_in_locked_rows.format(rows=inbox_batch(vendor, window))} "
             "RETURNING id, text, sealed_text, expiration_date, leased_until, created_at"
         ),
         # Collects what the lease still holds. A message whose own expiry passed
@@ -47,7 +47,7 @@ def statements(vendor: Dialect) -> Statements:
             f"UPDATE {TABLE} SET collected_at = {now}, "  # noqa: S608
             f"expiration_date = {vendor.earlier.format(a='expiration_date', b=now)} "
             f"WHERE lease_id = %s AND username = %s AND collected_at IS NULL AND leased_until > {now} "
-            f"AND {IN_LIVE_WINDOW} RETURNING id"
+            f"AND {in_window(window)} RETURNING id"
         ),
     )
 
@@ -68,8 +68,7 @@ def lease_messages(
     ``claim_hash`` (messages.inbox_batch).
     """
     claim = claim_parameters(username=username, claim_hash=claim_hash, checked=checked)
-    window = partitions.live_window()
-    rows = run(statements(dialect()).lease, [lease_id, seconds, *window, username, *claim, *window, limit])
+    rows = run(statements(dialect(), partitions.live_window()).lease, [lease_id, seconds, username, *claim, limit])
     if not rows:
         return LeasedMessages([], None)
     leased = [
@@ -85,4 +84,4 @@ def acknowledge(*, username: str, lease_id: str) -> int:
     """Collect what lease ``lease_id`` of ``username`` still holds; how many messages that was."""
     # A lease ends within the hour, and its messages were live when it began:
     # they are still in the live window.
-    return len(run(statements(dialect()).acknowledge, [lease_id, username, *partitions.live_window()]))
+    return len(run(statements(dialect(), partitions.live_window()).acknowledge, [lease_id, username]))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
-from restapi.message_ids import MAX_MESSAGE_ID
+from restapi.message_ids import MAX_MESSAGE_ID, SLOTS, slot_bounds, slot_of
 from restapi.models import Inbox, Message
 from restapi.storage import StoredMessage, partitions
 from restapi.storage.sql import Dialect, as_datetime, dialect, run
@@ -60,19 +60,26 @@ def unleased(clock: str) -> str:
     return f"(leased_until IS NULL OR leased_until <= {clock})"
 
 
-# The slots of the ring where a live message can be (restapi.storage.partitions.live_window):
-# id ranges as parameters, so that PostgreSQL plans the statement on those
-# partitions alone instead of all 64. On SQLite the one range is every id.
-IN_LIVE_WINDOW = "(id >= %s AND id < %s OR id >= %s AND id < %s OR id >= %s AND id < %s)"
-
-
-def inbox_batch(vendor: Dialect) -> str:
+def in_window(window: partitions.Window) -> str:
     """
-    The ids of an inbox's collectable messages, oldest first, if its claim is
-    still the one the caller was authorized against.
+    ``id`` in one of the window's id ranges (partitions.live_window), the bounds
+    written into the statement as numbers.
 
-    Parameters: ``username``, then ``claim_parameters``, then the live
-    window's six bounds (``IN_LIVE_WINDOW``), then a limit. Who may
+    The window is the server's, never a request's, and moves once a day. Written
+    in, it lets PostgreSQL leave the other partitions out when it plans the
+    statement, generic plan included; passed as parameters it only prunes them
+    as each execution starts, after locking every partition of the ring, which
+    costs the server more than the rest of a collect (bench/pgbench_statements).
+    """
+    return "(" + " OR ".join(f"id >= {int(low)} AND id < {int(high)}" for low, high in window) + ")"
+
+
+def inbox_batch(vendor: Dialect, window: partitions.Window) -> str:
+    """
+    The ids of an inbox's collectable messages in ``window``, oldest first, if
+    its claim is still the one the caller was authorized against.
+
+    Parameters: ``username``, then ``claim_parameters``, then a limit. Who may
     collect is decided before the statement runs (selectors.authorize_inbox);
     a claim, rotation or release that commits in between would otherwise let a
     request collect on a decision that no longer holds, such as a client
@@ -84,7 +91,7 @@ def inbox_batch(vendor: Dialect) -> str:
     return (
         f"SELECT id FROM {TABLE} WHERE username = %s AND {collectable(vendor.now)} "  # noqa: S608
         f"AND (%s OR COALESCE((SELECT token_hash FROM {INBOX_TABLE} WHERE username = %s), '') = %s) "
-        f"AND {IN_LIVE_WINDOW} ORDER BY {DELIVERY_ORDER} LIMIT %s"
+        f"AND {in_window(window)} ORDER BY {DELIVERY_ORDER} LIMIT %s"
     )
 
 
@@ -105,18 +112,13 @@ def claim_parameters(*, username: str, claim_hash: str | None, checked: bool) ->
 @dataclass(frozen=True, slots=True)
 class Statements:
     insert: str
-    collect: str
-    has_live: str
-    outlook: str
-    fetch: str
     inbox_ids: str
 
 
 @cache
 def statements(vendor: Dialect) -> Statements:
-    """Each statement once, with the vendor's fragments filled in."""
+    """Each statement that reaches any partition once, with the vendor's fragments filled in."""
     now = vendor.now
-    inbox = inbox_batch(vendor)
     return Statements(
         # The id is drawn by the caller; one that is taken inserts nothing and
         # returns no row, so a collision costs no error and no extra statement.
@@ -126,6 +128,23 @@ def statements(vendor: Dialect) -> Statements:
             "ON CONFLICT (id) DO NOTHING "
             "RETURNING expiration_date"
         ),
+        inbox_ids=f"SELECT id FROM {TABLE} WHERE username = %s",  # noqa: S608
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStatements:
+    collect: str
+    has_live: str
+    outlook: str
+
+
+# A window lasts a day; the one before it may still be in use for a moment.
+@lru_cache(maxsize=4)
+def window_statements(vendor: Dialect, window: partitions.Window) -> WindowStatements:
+    """The statements over the live messages of ``window``, each once per window."""
+    now = vendor.now
+    return WindowStatements(
         # Every row the subquery picks is locked by this statement and was
         # checked to be live as it was locked, so the update itself has no
         # condition: one there lets PostgreSQL's planner, with stale statistics,
@@ -135,11 +154,12 @@ def statements(vendor: Dialect) -> Statements:
             f"UPDATE {TABLE} SET expiration_date = {now}, collected_at = {now} "  # noqa: S608
             # The window twice: on the rows updated as on the rows picked, so
             # that the plan of each part holds the window's partitions alone.
-            f"WHERE {IN_LIVE_WINDOW} AND {vendor.id_in_locked_rows.format(rows=inbox)} "
+            f"WHERE {in_window(window)} AND {vendor.id_in_locked_rows.format(rows=inbox_batch(vendor, window))} "
             "RETURNING id, text, sealed_text, expiration_date, created_at"
         ),
         has_live=(
-            f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)} AND {IN_LIVE_WINDOW})"  # noqa: S608
+            f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE username = %s AND {collectable(now)} "  # noqa: S608
+            f"AND {in_window(window)})"
         ),
         # What a waiter looks at: mail now, and else when the first lease holding
         # live messages of the inbox ends (they may be collectable then).
@@ -148,15 +168,24 @@ def statements(vendor: Dialect) -> Statements:
         outlook=(
             f"SELECT MAX(CASE WHEN {unleased(now)} THEN 1 ELSE 0 END), "  # noqa: S608
             f"{vendor.seconds_until.format(moment=f'MIN(CASE WHEN leased_until > {now} THEN leased_until END)')} "
-            f"FROM {TABLE} WHERE username = %s AND {live(now)} AND {IN_LIVE_WINDOW}"
+            f"FROM {TABLE} WHERE username = %s AND {live(now)} AND {in_window(window)}"
         ),
-        # The inbox's claim comes with the row, so that who may read it is decided
-        # on the state of one instant and at no extra round trip.
-        fetch=(
-            f"SELECT m.username, m.text, m.sealed_text, m.expiration_date, {live(now)}, i.token_hash "  # noqa: S608
-            f"FROM {TABLE} m LEFT JOIN {INBOX_TABLE} i ON i.username = m.username WHERE m.id = %s"
-        ),
-        inbox_ids=f"SELECT id FROM {TABLE} WHERE username = %s",  # noqa: S608
+    )
+
+
+@lru_cache(maxsize=SLOTS)
+def fetch_statement(vendor: Dialect, slot: int) -> str:
+    """
+    The read of one message of ``slot`` by id. The slot's bounds are written in,
+    as the window is in window_statements, so that the plan holds its one
+    partition; the inbox's claim comes with the row, so that who may read it
+    is decided on the state of one instant and at no extra round trip.
+    """
+    low, high = slot_bounds(slot)
+    return (
+        f"SELECT m.username, m.text, m.sealed_text, m.expiration_date, {live(vendor.now)}, i.token_hash "  # noqa: S608
+        f"FROM {TABLE} m LEFT JOIN {INBOX_TABLE} i ON i.username = m.username "
+        f"WHERE m.id = %s AND m.id >= {low} AND m.id < {high}"
     )
 
 
@@ -190,8 +219,7 @@ def collect_messages(
     returned twice, whatever the clocks of the two transactions say.
     """
     claim = claim_parameters(username=username, claim_hash=claim_hash, checked=checked)
-    window = partitions.live_window()
-    rows = run(statements(dialect()).collect, [*window, username, *claim, *window, limit])
+    rows = run(window_statements(dialect(), partitions.live_window()).collect, [username, *claim, limit])
     collected = [
         StoredMessage(message_id, username, text, as_datetime(expiry), sealed_bytes(sealed), as_datetime(created_at))
         for message_id, text, sealed, expiry, created_at in rows
@@ -201,7 +229,7 @@ def collect_messages(
 
 def has_live_messages(*, username: str) -> bool:
     """Whether ``username`` has a message that a collect would return now (live, and held by no lease)."""
-    ((exists,),) = run(statements(dialect()).has_live, [username, *partitions.live_window()])
+    ((exists,),) = run(window_statements(dialect(), partitions.live_window()).has_live, [username])
     return bool(exists)
 
 
@@ -215,8 +243,7 @@ class Outlook:
 
 def inbox_outlook(*, username: str) -> Outlook:
     """Whether ``username`` has collectable mail now, and when a lease may return some (one statement)."""
-    window = partitions.live_window()
-    ((exists, lease_ends_in),) = run(statements(dialect()).outlook, [username, *window])
+    ((exists, lease_ends_in),) = run(window_statements(dialect(), partitions.live_window()).outlook, [username])
     return Outlook(bool(exists), None if lease_ends_in is None else max(0.0, float(lease_ends_in)))
 
 
@@ -233,7 +260,7 @@ def fetch_message(message_id: int) -> FetchedMessage | None:
     """The message with this id, expired or not, or None if there is none (or the id cannot exist)."""
     if not 1 <= message_id <= MAX_MESSAGE_ID:
         return None
-    rows = run(statements(dialect()).fetch, [message_id])
+    rows = run(fetch_statement(dialect(), slot_of(message_id)), [message_id])
     if not rows:
         return None
     ((username, text, sealed, expiration_date, is_live, claim_hash),) = rows

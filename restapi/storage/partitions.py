@@ -104,30 +104,27 @@ def slots_in_use(*, now: float, retention_days: int) -> set[int]:
     return {day_slot(day) for day in days} | {LONG_SLOT}
 
 
-# The collect's statements take the slots to look in as this many id ranges
-# (first id, end id), so that PostgreSQL prunes the other partitions when it
-# plans the statement. The slots in use are one run of consecutive slots that
-# may wrap round the ring, and LONG_SLOT: at most three ranges.
+# The id ranges (first id, end id) of the slots a collect looks in. The slots
+# in use are one run of consecutive slots that may wrap round the ring, and
+# LONG_SLOT: at most three ranges.
+Window = tuple[tuple[int, int], ...]
 WINDOW_RANGES = 3
 EVERY_ID = (0, 2**53)
 
 
-def live_window() -> list[int]:
+def live_window() -> Window:
     """
-    The id ranges a collect, a lease or an acknowledgement looks in, flattened
-    for the statement's parameters: the slots in use, or every id while
-    messages copied in from before the ring may still be collected, and always
-    on SQLite.
+    The id ranges a collect, a lease or an acknowledgement looks in: the slots
+    in use, or every id while messages copied in from before the ring may still
+    be collected, and always on SQLite.
     """
-    ranges = [EVERY_ID]
     if connection.vendor == "postgresql" and not _older_messages_may_be_live():
         slots = slots_in_use(now=database_now(), retention_days=settings.CHAT["RETENTION_DAYS"])
-        ranges = _as_ranges(slots)
-    ranges += [(0, 0)] * (WINDOW_RANGES - len(ranges))
-    return [bound for id_range in ranges for bound in id_range]
+        return _as_ranges(slots)
+    return (EVERY_ID,)
 
 
-def _as_ranges(slots: set[int]) -> list[tuple[int, int]]:
+def _as_ranges(slots: set[int]) -> Window:
     """Runs of consecutive slots as id ranges."""
     ranges: list[tuple[int, int]] = []
     for slot in sorted(slots):
@@ -137,8 +134,8 @@ def _as_ranges(slots: set[int]) -> list[tuple[int, int]]:
         else:
             ranges.append((low, high))
     if len(ranges) > WINDOW_RANGES:
-        return [EVERY_ID]
-    return ranges
+        return (EVERY_ID,)
+    return tuple(ranges)
 
 
 # Per process, for each database: the messages copied in from before the ring

@@ -4,8 +4,9 @@ The SQL that differs between PostgreSQL and SQLite, as small fragments.
 Every statement of the storage layer is written once and takes these pieces
 from the dialect of the connection it runs on, the way Django's ``Now()``
 picks ``STATEMENT_TIMESTAMP()`` or ``STRFTIME(...)``. Fragments are constants;
-values always travel as parameters (``%s``), which is also why a literal ``%``
-is doubled.
+a request's values always travel as parameters (``%s``), which is also why a
+literal ``%`` is doubled. The only numbers written into a statement are the
+server's own id bounds of the ring's partitions (storage.messages.in_window).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 from restapi.message_ids import SECONDS_PER_DAY, day_slot, slot_bounds
 from restapi.models import Message
 from restapi.storage import partitions
-from restapi.storage.messages import claim_parameters, statements
+from restapi.storage.messages import claim_parameters, window_statements
 from restapi.storage.partitions import EVERY_ID
 from restapi.storage.sql import POSTGRESQL
 from tests.support.postgres import PostgresCluster
@@ -53,13 +53,11 @@ def scratch(request: pytest.FixtureRequest, private_postgres: PostgresCluster) -
             conn.execute("DROP SCHEMA scratch CASCADE")
 
 
-def _window(conn: psycopg.Connection) -> list[int]:
-    """The live window the service passes: today's slots on the ring, every id on one table."""
+def _window(conn: psycopg.Connection) -> partitions.Window:
+    """The live window the service looks in: today's slots on the ring, every id on one table."""
     if not conn.ring:  # type: ignore[attr-defined]
-        return [*EVERY_ID, 0, 0, 0, 0]
-    ranges = partitions._as_ranges(partitions.slots_in_use(now=time.time(), retention_days=30))
-    ranges += [(0, 0)] * (partitions.WINDOW_RANGES - len(ranges))
-    return [bound for id_range in ranges for bound in id_range]
+        return (EVERY_ID,)
+    return partitions._as_ranges(partitions.slots_in_use(now=time.time(), retention_days=30))
 
 
 def _first_id(conn: psycopg.Connection) -> int:
@@ -69,14 +67,13 @@ def _first_id(conn: psycopg.Connection) -> int:
 
 def pages_read_by_a_collect(conn: psycopg.Connection, username: str) -> tuple[int, list[str]]:
     """Run the service's collect statement for ``username``; the pages it touched and the texts it returned."""
-    window = _window(conn)
-    claim = claim_parameters(username=username, claim_hash=None, checked=True)
-    parameters = [*window, username, *claim, *window, 100]
+    collect = window_statements(POSTGRESQL, _window(conn)).collect
+    parameters = [username, *claim_parameters(username=username, claim_hash=None, checked=True), 100]
     conn.execute("BEGIN")
-    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statements(POSTGRESQL).collect, parameters)
+    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + collect, parameters)
     (report,) = plan.fetchone()[0]
     conn.execute("ROLLBACK")
-    collected = conn.execute(statements(POSTGRESQL).collect, parameters).fetchall()
+    collected = conn.execute(collect, parameters).fetchall()
     top = report["Plan"]
     return top["Shared Hit Blocks"] + top["Shared Read Blocks"], [row[1] for row in collected]
 

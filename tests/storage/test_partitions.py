@@ -184,7 +184,7 @@ def test_a_read_by_id_reads_one_partition_only() -> None:
     message_id = _id_in(day_slot(_today()))
     _stored(message_id, datetime.now(UTC) + timedelta(hours=1))
     # The statement the service runs, as it sends it (the id bound on the client).
-    planned = _planned_partitions(messages.statements(dialect()).fetch, [message_id])
+    planned = _planned_partitions(messages.fetch_statement(dialect(), slot_of(message_id)), [message_id])
     assert planned == {partitions.partition_name(slot_of(message_id))}
 
 
@@ -197,10 +197,9 @@ def _planned_partitions(statement: str, params: list) -> set[str]:
 
 @postgresql_only
 def test_a_collect_plans_only_the_partitions_a_live_message_can_be_in() -> None:
-    collect = messages.statements(dialect()).collect
-    window = partitions.live_window()
+    collect = messages.window_statements(dialect(), partitions.live_window()).collect
     claim = messages.claim_parameters(username="ann", claim_hash=None, checked=True)
-    planned = _planned_partitions(collect, [*window, "ann", *claim, *window, 100])
+    planned = _planned_partitions(collect, ["ann", *claim, 100])
 
     in_use = partitions.slots_in_use(now=time.time(), retention_days=RETENTION_DAYS)
     assert planned == {partitions.partition_name(slot) for slot in in_use}
@@ -224,10 +223,9 @@ def test_while_older_messages_may_be_live_a_collect_looks_in_every_slot(
     MessageRing.objects.filter(id=1).update(legacy_live_until=datetime.now(UTC) - timedelta(seconds=1))
     partitions._older_live_until.clear()
     hidden = _stored(_id_in(far), datetime.now(UTC) + timedelta(hours=2))
-    window = partitions.live_window()
     assert partitions.partition_name(far) not in _planned_partitions(
-        messages.statements(dialect()).collect,
-        [*window, "ann", *messages.claim_parameters(username="ann", claim_hash=None, checked=True), *window, 100],
+        messages.window_statements(dialect(), partitions.live_window()).collect,
+        ["ann", *messages.claim_parameters(username="ann", claim_hash=None, checked=True), 100],
     )
     assert Message.objects.filter(id=hidden.id, collected_at__isnull=True).exists()
 

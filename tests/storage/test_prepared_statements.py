@@ -1,19 +1,22 @@
 """
 On PostgreSQL the requests' statements run prepared, with generic plans: the
-ring of partitions is planned once per connection and statement, and pruned
-to the partitions of each execution's values when it runs.
+ring of partitions is planned once per connection and statement, on the
+partitions the statement names by their bounds (the live window, or the
+slot of an id), and each execution locks those alone.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from restapi.storage import messages
+from restapi.message_ids import slot_of
+from restapi.storage import messages, partitions
 
 pytestmark = [
     pytest.mark.django_db,
@@ -56,29 +59,35 @@ def test_sends_and_collects_run_prepared_with_generic_plans(api: APIClient, send
     assert plans(COLLECT) == (collects[0] + 3, collects[1])
 
 
-def test_the_generic_plan_of_a_collect_reads_only_the_live_window(send: Callable[..., object]) -> None:
-    send(username="pruned", text="hello", timeout=60)
-    assert [m.text for m in messages.collect_messages(username="pruned", limit=10)] == ["hello"]
+def partitions_locked() -> set[str]:
+    """The ring's partitions this connection holds a lock on, in its open transaction."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM pg_prepared_statements WHERE statement LIKE %s", [COLLECT])
-        (name,) = cursor.fetchone()
-        window = messages.partitions.live_window()
         cursor.execute(
-            f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE {name}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s, %s, %s)",
-            [*window, "pruned", True, "pruned", "", *window, 10],
+            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = pg_backend_pid() AND c.relname ~ '^restapi_message_s[0-9]{2}$'"
         )
-        plan = "\n".join(row for (row,) in cursor.fetchall())
-    # Planned once for any values; at run time every partition outside the window is skipped.
-    assert "Subplans Removed" in plan
-    # A scan names its partition, or an index of it (restapi_message_s60_pkey): the slots read.
-    scanned = {
-        slot
-        for line in plan.splitlines()
-        if "Scan" in line and "never executed" not in line
-        for slot in re.findall(r"restapi_message_s(\d\d)", line)
-    }
-    assert 0 < len(scanned) <= 6
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_a_collect_on_its_generic_plan_locks_only_the_live_window(send: Callable[..., object]) -> None:
+    send(username="pruned", text="hello", timeout=60)
+    for _ in range(2):
+        # The second time on the generic plan made the first time.
+        with transaction.atomic():
+            assert [m.text for m in messages.collect_messages(username="pruned", limit=10)] in (["hello"], [])
+            locked = partitions_locked()
+    in_use = partitions.slots_in_use(now=time.time(), retention_days=settings.CHAT["RETENTION_DAYS"])
+    assert locked == {partitions.partition_name(slot) for slot in in_use}
+    assert plans(COLLECT)[0] >= 2
+
+
+def test_a_read_by_id_on_its_generic_plan_locks_its_own_partition_only(send: Callable[..., object]) -> None:
+    sent = send(username="pruned", text="hello", timeout=60).json()["id"]
+    for _ in range(2):
+        with transaction.atomic():
+            assert messages.fetch_message(sent).message.text == "hello"
+            locked = partitions_locked()
+    assert locked == {partitions.partition_name(slot_of(sent))}
 
 
 def test_switched_off_nothing_is_prepared(

@@ -17,8 +17,8 @@ generic plans (``execute_prepared``). The message table is a ring of
 partitions (restapi.storage.partitions), and PostgreSQL plans a statement with
 its values over every partition those values can reach: about a millisecond of
 the server's CPU to plan a collect that then runs in a tenth of that. A generic
-plan is made once per connection and statement, and prunes the partitions when
-it runs, from the values of each execution. ``CHAT_DB_PREPARED_STATEMENTS=0``
+plan is made once per connection and statement, on the partitions the statement
+names by their id bounds (storage.messages.in_window). ``CHAT_DB_PREPARED_STATEMENTS=0``
 turns this off for a pooler in transaction mode that cannot carry prepared
 statements between its server connections (PgBouncer before 1.21).
 
