@@ -36,10 +36,14 @@ USERS = 10_000
 LIVE_SECONDS = 3600
 
 
-def statements() -> dict[str, str]:
+def statements(*, bounds_as_parameters: bool = False) -> dict[str, str]:
     """
     The service's PostgreSQL statements, with ``%s`` parameters: the collect of
     today's live window, and the read of an id in ``today_slot()``.
+
+    ``bounds_as_parameters``: the design not taken, for comparison: the
+    window's bounds as pgbench variables (parameters of the prepared statement)
+    and the read by id without its slot's bounds.
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "EphemeralMessages.settings")
     import django
@@ -49,11 +53,25 @@ def statements() -> dict[str, str]:
     from restapi.storage.partitions import live_window
     from restapi.storage.sql import POSTGRESQL
 
-    return {
+    window = live_window()
+    found = {
         "insert": messages.statements(POSTGRESQL).insert,
-        "collect": messages.window_statements(POSTGRESQL, live_window()).collect,
+        "collect": messages.window_statements(POSTGRESQL, window).collect,
         "fetch": messages.fetch_statement(POSTGRESQL, today_slot()),
     }
+    if bounds_as_parameters:
+        as_variables = " OR ".join(f"id >= :w{2 * n} AND id < :w{2 * n + 1}" for n in range(len(window)))
+        found["collect"] = found["collect"].replace(messages.in_window(window), f"({as_variables})")
+        low, high = slot_bounds(today_slot())
+        found["fetch"] = found["fetch"].replace(f" AND m.id >= {low} AND m.id < {high}", "")
+        found["window"] = ",".join(str(bound) for id_range in window for bound in id_range)
+    return found
+
+
+def window_variables(sql: dict[str, str]) -> dict[str, str]:
+    """The window's bounds as the pgbench variables w0, w1, … when statements() takes them as parameters."""
+    bounds = sql["window"].split(",") if "window" in sql else []
+    return {f"w{n}": bound for n, bound in enumerate(bounds)}
 
 
 def today_slot() -> int:
@@ -119,11 +137,16 @@ def main() -> None:
         default="prepared",
         help="prepared statements with generic plans, as the service runs them (default), or planned each time",
     )
+    parser.add_argument(
+        "--bounds-as-parameters",
+        action="store_true",
+        help="the partitions' id bounds as parameters instead of written in (the design not taken)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     args = parser.parse_args()
     os.environ.update(DATABASE_URL=args.database_url, SECRET_KEY="bench-" + "k" * 50, ALLOWED_HOSTS="localhost")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], check=True, env=os.environ)
-    sql = statements()
+    sql = statements(bounds_as_parameters=args.bounds_as_parameters)
     url = args.database_url.replace("postgres://", "postgresql://", 1)
     print(f"pgbench, {args.clients} clients, {args.seconds} s each, {args.protocol} statements, on {url}")
     print(f"{'script':<10} {'tps':>10} {'ms':>8}")
@@ -145,7 +168,7 @@ def main() -> None:
                 script,
                 clients=args.clients,
                 seconds=args.seconds,
-                variables={"low_id": str(low_id), "max_id": max_id},
+                variables={"low_id": str(low_id), "max_id": max_id, **window_variables(sql)},
                 protocol=args.protocol,
             )
             print(f"{name:<10} {tps:>10.0f} {latency:>8.2f}")
