@@ -93,3 +93,21 @@ def test_a_connection_left_in_a_transaction_is_checked_with_a_query(wrapper: Bas
     with pytest.raises(psycopg.errors.DivisionByZero):
         wrapper.connection.execute("SELECT 1/0")
     assert not wrapper.is_usable()
+
+
+def test_a_prepared_statement_as_the_first_use_of_a_request_gets_a_new_connection_for_a_dead_one(
+    wrapper: BaseDatabaseWrapper, private_postgres: PostgresCluster
+) -> None:
+    # The requests' statements run prepared (sends, collects): the first of them
+    # in a request must see the same check as a cursor would.
+    assert wrapper.prepared_statements
+    old = backend_pid(wrapper)
+    with psycopg.connect(private_postgres.dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [old])
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while wrapper.is_usable() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    start_request(wrapper)
+
+    assert wrapper.execute_prepared("SELECT pg_backend_pid() + %s", [0]) != [(old,)]

@@ -68,6 +68,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection (prepared on its first use, by psycopg, which keeps the most
         recent ones); every row it returns. Errors are Django's, as from a cursor.
         """
+        # As Django's own cursor() does: the first use in a request replaces a dead connection.
+        self.close_if_health_check_failed()
         self.ensure_connection()
         self.validate_no_broken_transaction()
         with self.wrap_database_errors, Cursor(self.connection) as cursor:
