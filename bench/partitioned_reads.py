@@ -50,10 +50,9 @@ def in_any_slot(fetch: str) -> str:
     The read by id of today's slot (pgbench_statements.statements) for an id of
     any slot: sent with its values, each statement is planned for its own id.
     """
-    from restapi.message_ids import slot_bounds
+    from restapi.storage.messages import in_slot
 
-    low, high = slot_bounds(today_slot())
-    return fetch.replace(f"m.id >= {low} AND m.id < {high}", "TRUE")
+    return fetch.replace(in_slot(today_slot()), "TRUE")
 
 
 def run_pgbench(url: str, script: Path, *, clients: int, seconds: int, search_path: str, today: int) -> str:

@@ -62,8 +62,7 @@ def statements(*, bounds_as_parameters: bool = False) -> dict[str, str]:
     if bounds_as_parameters:
         as_variables = " OR ".join(f"id >= :w{2 * n} AND id < :w{2 * n + 1}" for n in range(len(window)))
         found["collect"] = found["collect"].replace(messages.in_window(window), f"({as_variables})")
-        low, high = slot_bounds(today_slot())
-        found["fetch"] = found["fetch"].replace(f" AND m.id >= {low} AND m.id < {high}", "")
+        found["fetch"] = found["fetch"].replace(messages.in_slot(today_slot()), "TRUE")
         found["window"] = ",".join(str(bound) for id_range in window for bound in id_range)
     return found
 

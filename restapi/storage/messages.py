@@ -60,10 +60,10 @@ def unleased(clock: str) -> str:
     return f"(leased_until IS NULL OR leased_until <= {clock})"
 
 
-def in_window(window: partitions.Window) -> str:
+def in_window(window: partitions.Window, column: str = "id") -> str:
     """
-    ``id`` in one of the window's id ranges (partitions.live_window), the bounds
-    written into the statement as numbers.
+    ``column`` (an id) in one of the window's id ranges (partitions.live_window,
+    or one slot's), the bounds written into the statement as numbers.
 
     The window is the server's, never a request's, and moves once a day. Written
     in, it lets PostgreSQL leave the other partitions out when it plans the
@@ -71,7 +71,7 @@ def in_window(window: partitions.Window) -> str:
     as each execution starts, after locking every partition of the ring, which
     costs the server more than the rest of a collect (bench/pgbench_statements).
     """
-    return "(" + " OR ".join(f"id >= {int(low)} AND id < {int(high)}" for low, high in window) + ")"
+    return "(" + " OR ".join(f"{column} >= {int(low)} AND {column} < {int(high)}" for low, high in window) + ")"
 
 
 def inbox_batch(vendor: Dialect, window: partitions.Window) -> str:
@@ -181,12 +181,16 @@ def fetch_statement(vendor: Dialect, slot: int) -> str:
     partition; the inbox's claim comes with the row, so that who may read it
     is decided on the state of one instant and at no extra round trip.
     """
-    low, high = slot_bounds(slot)
     return (
         f"SELECT m.username, m.text, m.sealed_text, m.expiration_date, {live(vendor.now)}, i.token_hash "  # noqa: S608
         f"FROM {TABLE} m LEFT JOIN {INBOX_TABLE} i ON i.username = m.username "
-        f"WHERE m.id = %s AND m.id >= {low} AND m.id < {high}"
+        f"WHERE m.id = %s AND {in_slot(slot)}"
     )
+
+
+def in_slot(slot: int) -> str:
+    """The read by id's condition on its slot's bounds (``in_window`` of the one slot)."""
+    return in_window((slot_bounds(slot),), column="m.id")
 
 
 def insert_message(

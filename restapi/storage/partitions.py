@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -119,9 +120,14 @@ def live_window() -> Window:
     be collected, and always on SQLite.
     """
     if connection.vendor == "postgresql" and not _older_messages_may_be_live():
-        slots = slots_in_use(now=database_now(), retention_days=settings.CHAT["RETENTION_DAYS"])
-        return _as_ranges(slots)
+        return _window_of_day(int(database_now() // SECONDS_PER_DAY), settings.CHAT["RETENTION_DAYS"])
     return (EVERY_ID,)
+
+
+# The window changes once a day: worked out then, not at every collect.
+@lru_cache(maxsize=4)
+def _window_of_day(day: int, retention_days: int) -> Window:
+    return _as_ranges(slots_in_use(now=day * SECONDS_PER_DAY, retention_days=retention_days))
 
 
 def _as_ranges(slots: set[int]) -> Window:
