@@ -45,6 +45,18 @@ def backend_pid(wrapper: BaseDatabaseWrapper) -> int:
         return cursor.fetchone()[0]
 
 
+def terminate_backend(wrapper: BaseDatabaseWrapper, cluster: PostgresCluster) -> int:
+    """End the server process of ``wrapper``'s connection, as a restart or an operator would; its pid."""
+    pid = backend_pid(wrapper)
+    with psycopg.connect(cluster.dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # The server's goodbye reaches the socket shortly after the backend exits.
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while wrapper.is_usable() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pid
+
+
 def start_request(wrapper: BaseDatabaseWrapper) -> None:
     """What Django does to each persistent connection when a request starts."""
     wrapper.close_if_unusable_or_obsolete()
@@ -74,13 +86,7 @@ def test_the_check_of_a_healthy_connection_sends_nothing_to_the_server(wrapper: 
 def test_a_connection_whose_backend_was_terminated_is_replaced_before_the_request_uses_it(
     wrapper: BaseDatabaseWrapper, private_postgres: PostgresCluster
 ) -> None:
-    old = backend_pid(wrapper)
-    with psycopg.connect(private_postgres.dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [old])
-    # The server's goodbye reaches the socket shortly after the backend exits.
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while wrapper.is_usable() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    old = terminate_backend(wrapper, private_postgres)
 
     start_request(wrapper)
 
@@ -101,12 +107,7 @@ def test_a_prepared_statement_as_the_first_use_of_a_request_gets_a_new_connectio
     # The requests' statements run prepared (sends, collects): the first of them
     # in a request must see the same check as a cursor would.
     assert wrapper.prepared_statements
-    old = backend_pid(wrapper)
-    with psycopg.connect(private_postgres.dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [old])
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while wrapper.is_usable() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    old = terminate_backend(wrapper, private_postgres)
 
     start_request(wrapper)
 
