@@ -45,7 +45,8 @@ class Load:
     ``threads`` clients sending messages to a username of their own, reading each
     back and collecting their inbox, until ``stop`` or ``seconds``. Each client has
     its own share of ``addresses`` and moves to its next one every
-    SENDS_PER_ADDRESS messages, so the throttle never refuses them.
+    SENDS_PER_ADDRESS messages, so the throttle never refuses them while it has
+    addresses it has not used yet (after the last it starts again at the first).
     """
 
     SENDS_PER_ADDRESS = 40
