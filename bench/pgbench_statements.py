@@ -63,14 +63,15 @@ def statements(*, bounds_as_parameters: bool = False) -> dict[str, str]:
         as_variables = " OR ".join(f"id >= :w{2 * n} AND id < :w{2 * n + 1}" for n in range(len(window)))
         found["collect"] = found["collect"].replace(messages.in_window(window), f"({as_variables})")
         found["fetch"] = found["fetch"].replace(messages.in_slot(today_slot()), "TRUE")
-        found["window"] = ",".join(str(bound) for id_range in window for bound in id_range)
     return found
 
 
-def window_variables(sql: dict[str, str]) -> dict[str, str]:
-    """The window's bounds as the pgbench variables w0, w1, … when statements() takes them as parameters."""
-    bounds = sql["window"].split(",") if "window" in sql else []
-    return {f"w{n}": bound for n, bound in enumerate(bounds)}
+def window_variables() -> dict[str, str]:
+    """The live window's bounds as the pgbench variables w0, w1, … that statements(bounds_as_parameters=True) uses."""
+    from restapi.storage.partitions import live_window
+
+    bounds = [bound for id_range in live_window() for bound in id_range]
+    return {f"w{n}": str(bound) for n, bound in enumerate(bounds)}
 
 
 def today_slot() -> int:
@@ -146,6 +147,7 @@ def main() -> None:
     os.environ.update(DATABASE_URL=args.database_url, SECRET_KEY="bench-" + "k" * 50, ALLOWED_HOSTS="localhost")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], check=True, env=os.environ)
     sql = statements(bounds_as_parameters=args.bounds_as_parameters)
+    window = window_variables() if args.bounds_as_parameters else {}
     url = args.database_url.replace("postgres://", "postgresql://", 1)
     print(f"pgbench, {args.clients} clients, {args.seconds} s each, {args.protocol} statements, on {url}")
     print(f"{'script':<10} {'tps':>10} {'ms':>8}")
@@ -167,7 +169,7 @@ def main() -> None:
                 script,
                 clients=args.clients,
                 seconds=args.seconds,
-                variables={"low_id": str(low_id), "max_id": max_id, **window_variables(sql)},
+                variables={"low_id": str(low_id), "max_id": max_id, **window},
                 protocol=args.protocol,
             )
             print(f"{name:<10} {tps:>10.0f} {latency:>8.2f}")
