@@ -8,6 +8,9 @@ from restapi import health, metrics
 from restapi.schema_view import SchemaView
 
 urlpatterns = [
+    # First: nearly every request is the API's, and a path is matched against
+    # the patterns in order. None of the API's patterns matches another path here.
+    path("", include("restapi.urls")),
     path("admin/", admin.site.urls),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
@@ -21,7 +24,6 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="restapi/swagger_ui.html"),
         name="api-docs",
     ),
-    path("", include("restapi.urls")),
 ]
 
 handler400 = "restapi.views.bad_request"
