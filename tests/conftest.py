@@ -89,11 +89,26 @@ def claim(api: APIClient, db: None) -> Callable[[str], str]:
     return claim
 
 
+# The rates a test may set; the throttle counts each in fixed windows.
+RATE_SETTINGS = frozenset({"THROTTLE_RATE", "READ_THROTTLE_RATE"})
+
+
 @pytest.fixture
 def chat_settings(settings: Any) -> Callable[..., None]:
-    """Change entries of settings.CHAT for one test."""
+    """
+    Change entries of settings.CHAT for one test.
+
+    Setting a rate first waits, when the current minute has less than ten
+    seconds left, for the next one: requests a test counts under one rate would
+    otherwise now and then straddle two of its fixed windows. Every window of an
+    hour or a day ends at the end of a minute too, so this covers every rate.
+    """
 
     def change(**entries: Any) -> None:
+        if RATE_SETTINGS & entries.keys():
+            left = 60 - time.time() % 60
+            if left < 10:
+                time.sleep(left)
         settings.CHAT = {**settings.CHAT, **entries}
 
     return change
@@ -111,18 +126,6 @@ def private_redis(
     chat_settings(REDIS_URL=server.url)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def one_minute_window() -> None:
-    """
-    Starts the test at least ten seconds before the current minute ends: the
-    throttle counts in fixed windows, and requests that must be counted together
-    under a per-minute rate would otherwise straddle two now and then.
-    """
-    left = 60 - time.time() % 60
-    if left < 10:
-        time.sleep(left)
 
 
 @pytest.fixture(params=["database", "redis"])

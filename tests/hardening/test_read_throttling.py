@@ -24,7 +24,7 @@ def send(api: APIClient, client: str = CLIENT):
 
 @pytest.mark.django_db
 def test_reads_over_the_rate_are_429_with_retry_after(
-    counter_store: str, api: APIClient, chat_settings: Callable[..., None], one_minute_window: None
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
 ) -> None:
     chat_settings(READ_THROTTLE_RATE="3/min")
     message_id = send(api).json()["id"]

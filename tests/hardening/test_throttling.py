@@ -25,7 +25,7 @@ def _post(client: APIClient, remote_addr: str = "203.0.113.9", **headers: str):
 
 @pytest.mark.django_db
 def test_over_the_rate_is_429_json_with_retry_after(
-    counter_store: str, api: APIClient, chat_settings: Callable[..., None], one_minute_window: None
+    counter_store: str, api: APIClient, chat_settings: Callable[..., None]
 ) -> None:
     chat_settings(THROTTLE_RATE="3/min")
     statuses = [_post(api).status_code for _ in range(3)]
