@@ -89,7 +89,8 @@ def test_an_upgrade_under_load_fails_no_request_and_serves_only_new_code(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(old_master, signal.SIGKILL)
 
-    assert load.errors == []
+    # A failure names what nginx and gunicorn saw, since a failed request here is rare and its cause not known.
+    assert load.errors == [], (site.error_log.read_text(), service.output_file.read_text()[-4000:])
     assert len(load.latencies) > 100
     sent = {message_id for client in load.clients for message_id in client.sent}
     assert sorted(load.collected_ids) == sorted(sent)
